@@ -57,6 +57,29 @@ fn main() {
     code.push_str("];\n");
     let out = PathBuf::from(env::var_os("OUT_DIR").expect("set by cargo"));
     fs::write(out.join("builtin_plugins.rs"), code).expect("OUT_DIR is writable");
+    fs::write(out.join("demo_samples.rs"), demo_samples(&workspace)).expect("OUT_DIR is writable");
+}
+
+/// The demo's inputs: every file in `data/samples/`, in name order.
+fn demo_samples(workspace: &Path) -> String {
+    let dir = workspace.join("data").join("samples");
+    println!("cargo:rerun-if-changed={}", dir.display());
+    println!("cargo:rerun-if-changed={}", workspace.join("data").join("institutions.toml").display());
+    let mut code = String::from(
+        "/// The bundled sample inputs of `kansoku demo`.\n\
+         pub static SAMPLES: &[InputPath] = &[\n",
+    );
+    for file in ruleset_files(&dir) {
+        let name = file.file_name().expect("listed files have names").to_string_lossy();
+        let _ = writeln!(
+            code,
+            "    InputPath::Bundled {{ name: {:?}, bytes: include_bytes!({:?}) }},",
+            format!("data/samples/{name}"),
+            file.display().to_string()
+        );
+    }
+    code.push_str("];\n");
+    code
 }
 
 /// The files of a plugin's default ruleset folder, sorted by name; hidden

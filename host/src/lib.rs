@@ -25,8 +25,15 @@
 //! host's bindings of it.
 
 pub mod batch;
+pub mod config;
 pub mod contract;
+pub mod demo;
+pub mod enrich;
 pub mod flow;
 pub mod ingest;
+pub mod pipeline;
 pub mod plugins;
+pub mod scaffold;
 pub mod scope;
+pub mod summary;
+pub mod triage;

@@ -1,1 +1,368 @@
-fn main() {}
+//! The `kansoku` command line.
+
+use std::fs::File;
+use std::io::{IsTerminal, Write};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{Context, Result, bail};
+use clap::{Args, Parser, Subcommand};
+use tracing_subscriber::EnvFilter;
+
+use kansoku::config::{Config, InstitutionsSource, read_ruleset};
+use kansoku::ingest::{Format, InputPath};
+use kansoku::pipeline::Engine;
+use kansoku::plugins::{BUILTIN, PluginSpec};
+use kansoku::summary::Summary;
+use kansoku::{demo, scaffold};
+
+/// Detection engine for research-network SOCs: flow logs through sandboxed
+/// WebAssembly detectors, alerts out as Suricata-EVE-style JSON lines.
+#[derive(Debug, Parser)]
+#[command(name = "kansoku", version, propagate_version = true)]
+struct Cli {
+    /// More log output (-v info, -vv debug); RUST_LOG overrides.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    verbose: u8,
+    /// Only errors in the log.
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    quiet: bool,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Stream flow logs through the plugins and write alerts.
+    ///
+    /// Without --config and --input, runs the demo on the bundled data.
+    Run(RunArgs),
+    /// Run on the bundled sample data, institutions and built-in plugins.
+    Demo(OutputArgs),
+    /// Check a configuration: institutions, country database, every plugin
+    /// and its rulesets; print what would run.
+    Validate {
+        /// Configuration file (default: the embedded defaults).
+        #[arg(short, long, value_name = "FILE")]
+        config: Option<PathBuf>,
+    },
+    /// Write and try plugins.
+    #[command(subcommand)]
+    Plugin(PluginCommand),
+}
+
+#[derive(Debug, Args)]
+struct RunArgs {
+    /// Configuration file (default: the embedded defaults).
+    #[arg(short, long, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Flow logs to read, in order: files (plain or gzip), `-` for stdin.
+    #[arg(short, long = "input", value_name = "PATH", num_args = 1..)]
+    inputs: Vec<InputPath>,
+    /// Input format (overrides the configuration): auto, zeek, zeek-json,
+    /// eve, csv.
+    #[arg(short, long, value_name = "FORMAT")]
+    format: Option<Format>,
+    #[command(flatten)]
+    output: OutputArgs,
+}
+
+#[derive(Debug, Args)]
+struct OutputArgs {
+    /// Write alerts here instead of the configured place (`-`: stdout).
+    #[arg(short, long, value_name = "FILE")]
+    alerts: Option<PathBuf>,
+    /// Also write the run summary as JSON here.
+    #[arg(long, value_name = "FILE")]
+    summary_json: Option<PathBuf>,
+    /// No progress bar, even on a terminal.
+    #[arg(long)]
+    no_progress: bool,
+}
+
+#[derive(Debug, Subcommand)]
+enum PluginCommand {
+    /// Create a new plugin crate (builds, tests and runs as it is).
+    New {
+        /// Plugin name: lower-case letters, digits and `-`.
+        name: String,
+        /// Where to create it (default: ./NAME).
+        #[arg(long, value_name = "DIR")]
+        dir: Option<PathBuf>,
+        /// The kansoku-plugin SDK (default: plugins/sdk of the kansoku
+        /// checkout around DIR or the current directory).
+        #[arg(long, value_name = "DIR")]
+        sdk: Option<PathBuf>,
+    },
+    /// Run a plugin on flow logs and print its findings as alerts.
+    Test {
+        /// The plugin: a `.wasm` component or the name of a built-in.
+        plugin: String,
+        /// Ruleset files handed to the plugin's `configure`.
+        #[arg(short, long = "rules", value_name = "FILE", num_args = 1..)]
+        rules: Vec<PathBuf>,
+        /// Flow logs to run it on (`-` for stdin).
+        #[arg(short, long = "input", value_name = "PATH", num_args = 1.., required = true)]
+        inputs: Vec<InputPath>,
+        /// Institutions file (default: the bundled one).
+        #[arg(long, value_name = "FILE")]
+        institutions: Option<PathBuf>,
+        /// Input format: auto, zeek, zeek-json, eve, csv.
+        #[arg(short, long, value_name = "FORMAT")]
+        format: Option<Format>,
+        /// Grant a sensitive text field (mail-from, mail-to, file-name,
+        /// detected-substring).
+        #[arg(long, value_name = "FIELD")]
+        grant: Vec<String>,
+    },
+    /// List the built-in plugins.
+    List,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging(cli.verbose, cli.quiet);
+    match dispatch(cli.command) {
+        Ok(code) => code,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_logging(verbose: u8, quiet: bool) {
+    let default = match (quiet, verbose) {
+        (true, _) => "error",
+        (false, 0) => "warn",
+        (false, 1) => "info",
+        (false, _) => "debug,wasmtime=info,cranelift=info",
+    };
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .init();
+}
+
+fn dispatch(command: Option<Command>) -> Result<ExitCode> {
+    match command.unwrap_or(Command::Demo(OutputArgs {
+        alerts: None,
+        summary_json: None,
+        no_progress: false,
+    })) {
+        Command::Run(args) if args.config.is_none() && args.inputs.is_empty() => {
+            run_demo(&args.output)
+        }
+        Command::Run(args) => run(args),
+        Command::Demo(output) => run_demo(&output),
+        Command::Validate { config } => validate(config.as_deref()),
+        Command::Plugin(PluginCommand::New { name, dir, sdk }) => plugin_new(&name, dir, sdk),
+        Command::Plugin(PluginCommand::Test {
+            plugin,
+            rules,
+            inputs,
+            institutions,
+            format,
+            grant,
+        }) => plugin_test(&plugin, &rules, inputs, institutions, format, &grant),
+        Command::Plugin(PluginCommand::List) => {
+            for builtin in BUILTIN {
+                println!(
+                    "{:<16} {:>8} KiB  rulesets: {}",
+                    builtin.name,
+                    builtin.wasm.len() / 1024,
+                    builtin
+                        .rulesets
+                        .iter()
+                        .map(|(n, _)| *n)
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                );
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+fn load_config(path: Option<&Path>) -> Result<Config> {
+    match path {
+        Some(path) => Ok(Config::load(path)?),
+        None => Ok(Config::default()),
+    }
+}
+
+fn run(args: RunArgs) -> Result<ExitCode> {
+    let mut config = load_config(args.config.as_deref())?;
+    if let Some(format) = args.format {
+        config.ingest.format = format;
+    }
+    if args.inputs.is_empty() {
+        bail!("no input: give --input PATH… (`-` for stdin), or run `kansoku demo`");
+    }
+    execute(config, args.inputs, &args.output)
+}
+
+fn run_demo(output: &OutputArgs) -> Result<ExitCode> {
+    eprintln!(
+        "kansoku demo: bundled sample data ({}), bundled institutions, built-in plugins",
+        demo::SAMPLES
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    execute(Config::default(), demo::SAMPLES.to_vec(), output)
+}
+
+fn execute(config: Config, inputs: Vec<InputPath>, output: &OutputArgs) -> Result<ExitCode> {
+    let alerts_path = match &output.alerts {
+        Some(p) if p.as_os_str() == "-" => None,
+        Some(p) => Some(p.clone()),
+        None => config.alerts.clone(),
+    };
+    let engine = Engine::prepare(config)?;
+    let out: Box<dyn Write + Send> = match &alerts_path {
+        Some(path) => Box::new(
+            File::create(path).with_context(|| format!("cannot create {}", path.display()))?,
+        ),
+        None => Box::new(std::io::stdout()),
+    };
+    let progress = !output.no_progress && std::io::stderr().is_terminal();
+    let summary = engine.run(inputs, out, progress)?;
+    report(&summary, output.summary_json.as_deref(), alerts_path.as_deref())?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn report(summary: &Summary, json: Option<&Path>, alerts: Option<&Path>) -> Result<()> {
+    eprintln!("{summary}");
+    if let Some(path) = alerts {
+        eprintln!("  alerts in {}", path.display());
+    }
+    if let Some(path) = json {
+        let file = File::create(path).with_context(|| format!("cannot create {}", path.display()))?;
+        serde_json::to_writer_pretty(file, summary)
+            .with_context(|| format!("cannot write {}", path.display()))?;
+    }
+    Ok(())
+}
+
+fn validate(path: Option<&Path>) -> Result<ExitCode> {
+    let config = load_config(path)?;
+    let origin = config.origin.clone();
+    let engine = Engine::prepare(config)?;
+    println!("{origin}: ok");
+    println!("  institutions: {}", engine.institutions().len());
+    for institution in engine.institutions().iter() {
+        let prefixes: Vec<String> = institution.prefixes.iter().map(ToString::to_string).collect();
+        println!("    {:<12} {} ({})", institution.id, institution.name, prefixes.join(", "));
+    }
+    println!("  plugins:");
+    for plugin in engine.plugins() {
+        let report = &plugin.load_report;
+        println!(
+            "    {:<16} {} ({}): {} rules loaded, {} skipped",
+            plugin.name,
+            plugin.description.version,
+            plugin.origin,
+            report.loaded,
+            report.skipped.len()
+        );
+        for skipped in &report.skipped {
+            println!("      skipped {} {}: {}", skipped.location, skipped.id, skipped.reason);
+        }
+        if !plugin.denied.is_empty() {
+            let denied: Vec<&str> = plugin.denied.iter().map(|f| f.name()).collect();
+            println!("      not granted: {}", denied.join(", "));
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn plugin_new(name: &str, dir: Option<PathBuf>, sdk: Option<PathBuf>) -> Result<ExitCode> {
+    let dir = dir.unwrap_or_else(|| PathBuf::from(name));
+    let sdk = match sdk {
+        Some(sdk) => sdk,
+        None => {
+            let cwd = std::env::current_dir().context("cannot read the current directory")?;
+            let around = dir.parent().map(|p| cwd.join(p)).unwrap_or(cwd.clone());
+            scaffold::find_sdk(&around)
+                .or_else(|| scaffold::find_sdk(&cwd))
+                .ok_or(scaffold::ScaffoldError::NoSdk)?
+        }
+    };
+    let made = scaffold::create(name, &dir, &sdk)?;
+    println!("created plugin {name} in {}:", made.dir.display());
+    for file in &made.files {
+        println!("  {file}");
+    }
+    println!(
+        "next:\n  cd {}\n  cargo test\n  cargo build --release --target wasm32-wasip2\n  kansoku plugin test target/wasm32-wasip2/release/{}.wasm --rules rules/domains.txt --input YOUR/dns.log",
+        made.dir.display(),
+        name.replace('-', "_")
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+fn plugin_test(
+    plugin: &str,
+    rules: &[PathBuf],
+    inputs: Vec<InputPath>,
+    institutions: Option<PathBuf>,
+    format: Option<Format>,
+    grant: &[String],
+) -> Result<ExitCode> {
+    let mut config = Config::default();
+    let mut spec = match kansoku::plugins::builtin(plugin) {
+        Some(builtin) if !Path::new(plugin).exists() => PluginSpec::builtin(builtin),
+        _ => {
+            let path = PathBuf::from(plugin);
+            let name = path
+                .file_stem()
+                .map(|s| s.to_string_lossy().replace('_', "-"))
+                .unwrap_or_else(|| "plugin".into());
+            PluginSpec::file(&name, path)
+        }
+    };
+    if !rules.is_empty() {
+        spec.rulesets = rules
+            .iter()
+            .map(|r| read_ruleset(r).map_err(anyhow::Error::msg))
+            .collect::<Result<_>>()?;
+    }
+    for field in grant {
+        match kansoku::flow::TextField::from_name(field) {
+            Some(f) if f.is_sensitive() => {
+                spec.grants.insert(f);
+            }
+            _ => bail!("--grant {field}: not a sensitive text field (mail-from, mail-to, file-name, detected-substring)"),
+        }
+    }
+    config.plugins = vec![spec];
+    if let Some(path) = institutions {
+        config.institutions = InstitutionsSource::File(path);
+    }
+    if let Some(format) = format {
+        config.ingest.format = format;
+    }
+    // Small batches so a plugin author sees findings of a short file at once.
+    config.ingest.batch_rows = 1024;
+    let engine = Engine::prepare(config)?;
+    if let Some(loaded) = engine.plugins().first() {
+        let report = &loaded.load_report;
+        eprintln!(
+            "{} {}: {} rules loaded, {} skipped",
+            loaded.name,
+            loaded.description.version,
+            report.loaded,
+            report.skipped.len()
+        );
+        for skipped in &report.skipped {
+            eprintln!("  skipped {} {}: {}", skipped.location, skipped.id, skipped.reason);
+        }
+    }
+    let summary = engine.run(inputs, Box::new(std::io::stdout()), false)?;
+    report(&summary, None, None)?;
+    Ok(ExitCode::SUCCESS)
+}

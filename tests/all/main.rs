@@ -1,1 +1,4 @@
+//! End-to-end tests of kansoku, one module per area.
 
+mod sandbox;
+mod run;

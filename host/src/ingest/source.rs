@@ -34,6 +34,13 @@ pub enum InputPath {
     Stdin,
     /// A file (or named pipe).
     File(PathBuf),
+    /// Sample data compiled into the binary (`kansoku demo`).
+    Bundled {
+        /// Its name in reports, e.g. `data/conn.log.gz`.
+        name: &'static str,
+        /// Its bytes, gzip or plain.
+        bytes: &'static [u8],
+    },
 }
 
 impl From<&str> for InputPath {
@@ -59,6 +66,7 @@ impl fmt::Display for InputPath {
         match self {
             Self::Stdin => f.write_str("<stdin>"),
             Self::File(path) => write!(f, "{}", path.display()),
+            Self::Bundled { name, .. } => write!(f, "{name}"),
         }
     }
 }
@@ -142,6 +150,11 @@ impl SourceReader {
                 bar: None,
             }),
             InputPath::File(file) => self.open(file),
+            InputPath::Bundled { bytes, .. } => Ok(Opened {
+                reader: Box::new(*bytes),
+                regular: true,
+                bar: None,
+            }),
         };
         let mut opened = match opened {
             Ok(opened) => opened,

@@ -50,11 +50,11 @@ impl HostState {
         let wasi = WasiCtxBuilder::new()
             .stdout(LogStream {
                 log: log.clone(),
-                stream: "stdout",
+                stream: Stream::Stdout,
             })
             .stderr(LogStream {
                 log: log.clone(),
-                stream: "stderr",
+                stream: Stream::Stderr,
             })
             .allow_tcp(false)
             .allow_udp(false)
@@ -84,6 +84,40 @@ impl crate::contract::kansoku::detector::log::Host for HostState {
     }
 }
 
+/// Lines a plugin wrote during one call.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct LogCounts {
+    /// Lines that went to the engine's log.
+    pub lines: u64,
+    /// Lines dropped because the call's budget was spent.
+    pub suppressed: u64,
+}
+
+/// Which output stream of a plugin.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Stream {
+    Stdout,
+    Stderr,
+}
+
+impl Stream {
+    fn name(self) -> &'static str {
+        match self {
+            Stream::Stdout => "stdout",
+            Stream::Stderr => "stderr",
+        }
+    }
+
+    /// What a line on the stream is logged as: Rust's panic messages and
+    /// `eprintln!` go to stderr, so it is worth a warning.
+    fn level(self) -> Level {
+        match self {
+            Stream::Stdout => Level::Info,
+            Stream::Stderr => Level::Warn,
+        }
+    }
+}
+
 /// The log of one plugin: where its lines go, and how many it may still
 /// write during the current call.
 #[derive(Debug)]
@@ -91,8 +125,12 @@ pub struct PluginLog {
     plugin: Arc<str>,
     budget_per_call: u32,
     budget: AtomicU32,
+    lines: AtomicU32,
     suppressed: AtomicU32,
-    partial: Mutex<Vec<u8>>,
+    /// Unterminated line of stdout and of stderr. Kept apart because
+    /// `eprintln!` is unbuffered and writes a line in several pieces, which
+    /// a stdout line in between must not join.
+    partial: Mutex<[Vec<u8>; 2]>,
 }
 
 impl PluginLog {
@@ -102,8 +140,9 @@ impl PluginLog {
             plugin,
             budget_per_call,
             budget: AtomicU32::new(budget_per_call),
+            lines: AtomicU32::new(0),
             suppressed: AtomicU32::new(0),
-            partial: Mutex::new(Vec::new()),
+            partial: Mutex::new([Vec::new(), Vec::new()]),
         }
     }
 
@@ -112,13 +151,18 @@ impl PluginLog {
         self.budget.store(self.budget_per_call, Ordering::Relaxed);
     }
 
-    /// Ends a call: flushes an unterminated stdout/stderr line and reports
-    /// what the budget suppressed.
-    pub fn end_call(&self) {
-        let rest = std::mem::take(&mut *self.partial.lock().unwrap_or_else(PoisonError::into_inner));
-        if !rest.is_empty() {
-            self.emit(Level::Info, &rest, "stdout");
+    /// Ends a call: flushes unterminated stdout/stderr lines, reports what
+    /// the budget suppressed, and returns the call's counts.
+    pub fn end_call(&self) -> LogCounts {
+        let rests = std::mem::take(&mut *self.partial.lock().unwrap_or_else(PoisonError::into_inner));
+        for (stream, rest) in [Stream::Stdout, Stream::Stderr].into_iter().zip(rests) {
+            if !rest.is_empty() {
+                // The tail of a line is a line like any other: it takes
+                // budget.
+                self.line(stream.level(), &rest, stream.name());
+            }
         }
+        let lines = self.lines.swap(0, Ordering::Relaxed);
         let suppressed = self.suppressed.swap(0, Ordering::Relaxed);
         if suppressed > 0 {
             tracing::warn!(
@@ -126,6 +170,10 @@ impl PluginLog {
                 suppressed,
                 "plugin wrote more log lines than its per-call budget"
             );
+        }
+        LogCounts {
+            lines: u64::from(lines),
+            suppressed: u64::from(suppressed),
         }
     }
 
@@ -135,6 +183,7 @@ impl PluginLog {
             .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |b| b.checked_sub(1))
             .is_ok();
         if granted {
+            self.lines.fetch_add(1, Ordering::Relaxed);
             self.emit(level, line, stream);
         } else {
             self.suppressed.fetch_add(1, Ordering::Relaxed);
@@ -155,19 +204,19 @@ impl PluginLog {
         }
     }
 
-    /// Splits what a plugin wrote to stdout/stderr into lines.
-    fn write(&self, bytes: &[u8], stream: &'static str) {
-        let level = if stream == "stderr" { Level::Warn } else { Level::Info };
-        let mut partial = self.partial.lock().unwrap_or_else(PoisonError::into_inner);
+    /// Splits what a plugin wrote to stdout or stderr into lines.
+    fn write(&self, bytes: &[u8], stream: Stream) {
+        let mut partials = self.partial.lock().unwrap_or_else(PoisonError::into_inner);
+        let partial = &mut partials[stream as usize];
         partial.extend_from_slice(bytes);
-        while let Some(end) = memchr::memchr(b'\n', &partial) {
+        while let Some(end) = memchr::memchr(b'\n', partial) {
             let line: Vec<u8> = partial.drain(..=end).collect();
-            self.line(level, &line, stream);
+            self.line(stream.level(), &line, stream.name());
         }
         // A line that never ends is cut rather than buffered without bound.
         if partial.len() > MAX_LINE {
-            let line = std::mem::take(&mut *partial);
-            self.line(level, &line, stream);
+            let line = std::mem::take(partial);
+            self.line(stream.level(), &line, stream.name());
         }
     }
 }
@@ -176,7 +225,7 @@ impl PluginLog {
 #[derive(Clone)]
 struct LogStream {
     log: Arc<PluginLog>,
-    stream: &'static str,
+    stream: Stream,
 }
 
 impl IsTerminal for LogStream {
@@ -231,5 +280,52 @@ impl AsyncWrite for LogStream {
 
     fn poll_shutdown(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
         Poll::Ready(Ok(()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stdout_and_stderr_lines_do_not_mix() {
+        let log = PluginLog::new("test".into(), 10);
+        log.begin_call();
+        // `eprintln!` writes its pieces one by one; a stdout line lands in
+        // between.
+        log.write(b"panicked at ", Stream::Stderr);
+        log.write(b"a whole stdout line\n", Stream::Stdout);
+        {
+            let partial = log.partial.lock().unwrap();
+            assert_eq!(partial[Stream::Stderr as usize], b"panicked at ");
+            assert!(partial[Stream::Stdout as usize].is_empty());
+        }
+        log.write(b"src/lib.rs:1\n", Stream::Stderr);
+        log.write(b"no newline", Stream::Stdout);
+        assert_eq!(
+            log.end_call(),
+            LogCounts {
+                lines: 3,
+                suppressed: 0
+            }
+        );
+    }
+
+    #[test]
+    fn the_budget_holds_per_call() {
+        let log = PluginLog::new("test".into(), 2);
+        log.begin_call();
+        log.write(b"1\n2\n3\n", Stream::Stdout);
+        log.write(b"4", Stream::Stderr);
+        assert_eq!(
+            log.end_call(),
+            LogCounts {
+                lines: 2,
+                suppressed: 2
+            }
+        );
+        log.begin_call();
+        log.write(b"5\n", Stream::Stdout);
+        assert_eq!(log.end_call().lines, 1);
     }
 }

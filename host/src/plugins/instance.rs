@@ -10,7 +10,7 @@ use std::sync::Arc;
 use wasmtime::Store;
 use wasmtime::component::{Func, Instance as WasmInstance};
 
-use super::host::{HostState, PluginLog};
+use super::host::{HostState, LogCounts, PluginLog};
 use super::limits::{Limiter, TrapKind};
 use super::registry::PluginImage;
 use super::runtime::root_cause;
@@ -56,6 +56,8 @@ pub struct Instance {
     store: Store<HostState>,
     bindings: Detector,
     process: Func,
+    /// Log lines since the last [`Instance::take_log_counts`].
+    log: LogCounts,
 }
 
 impl std::fmt::Debug for Instance {
@@ -99,6 +101,7 @@ impl Instance {
                 store,
                 bindings,
                 process,
+                log: LogCounts::default(),
             }),
             Err(e) => {
                 let mut error = CallError::trap(&e);
@@ -121,7 +124,9 @@ impl Instance {
         self.store.set_epoch_deadline(ticks);
         self.store.data().log.begin_call();
         let result = f(&self.bindings, &mut self.store, &self.process);
-        self.store.data().log.end_call();
+        let counts = self.store.data().log.end_call();
+        self.log.lines += counts.lines;
+        self.log.suppressed += counts.suppressed;
         result.map_err(|e| CallError::trap(&e))
     }
 
@@ -184,6 +189,12 @@ impl Instance {
     pub fn restore(&mut self, state: &[u8]) -> Result<(), CallError> {
         self.call(|b, store, _| b.kansoku_detector_plugin().call_restore(store, state))?
             .map_err(CallError::Refused)
+    }
+
+    /// Log lines written (and suppressed) since the last time this was
+    /// called, trapped calls included.
+    pub fn take_log_counts(&mut self) -> LogCounts {
+        std::mem::take(&mut self.log)
     }
 
     /// Linear memory the instance holds now, in bytes.

@@ -75,34 +75,24 @@ impl fmt::Display for MemoryCapExceeded {
 
 impl std::error::Error for MemoryCapExceeded {}
 
-/// Enforces the memory cap and remembers the peak.
+/// Enforces the memory cap. Linear memories never shrink, so what the
+/// instance holds now is also its peak.
 #[derive(Debug, Clone)]
 pub struct Limiter {
     cap: u64,
     /// Bytes held by the instance's memories now.
     current: u64,
-    /// Highest `current` seen.
-    peak: u64,
 }
 
 impl Limiter {
     /// A limiter allowing `cap` bytes of linear memory.
     pub fn new(cap: u64) -> Self {
-        Self {
-            cap,
-            current: 0,
-            peak: 0,
-        }
+        Self { cap, current: 0 }
     }
 
     /// Bytes of linear memory held now.
     pub fn current(&self) -> u64 {
         self.current
-    }
-
-    /// Highest memory use seen.
-    pub fn peak(&self) -> u64 {
-        self.peak
     }
 }
 
@@ -125,7 +115,6 @@ impl ResourceLimiter for Limiter {
             .into());
         }
         self.current = after;
-        self.peak = self.peak.max(after);
         Ok(true)
     }
 
@@ -234,7 +223,7 @@ mod tests {
         let err = limiter.memory_growing(4 << 20, 5 << 20, None).unwrap_err();
         assert_eq!(TrapKind::classify(&err), TrapKind::MemoryLimit);
         assert_eq!(err.to_string(), "memory limit of 10 MiB reached (asked for 11 MiB)");
-        assert_eq!(limiter.peak(), 10 << 20);
+        assert_eq!(limiter.current(), 10 << 20, "the refused growth is not counted");
     }
 
     #[test]

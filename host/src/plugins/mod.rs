@@ -23,6 +23,7 @@ mod worker;
 
 use std::path::PathBuf;
 
+pub use host::LogCounts;
 pub use instance::{CallError, Instance};
 pub use limits::{
     DEFAULT_DEADLINE, DEFAULT_FINDINGS_PER_ROW, DEFAULT_MEMORY_LIMIT, MemoryCapExceeded,

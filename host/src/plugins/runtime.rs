@@ -193,7 +193,7 @@ impl Runtime {
                 let component = Component::new(&self.inner.engine, wasm).map_err(|e| {
                     PluginError::Compile {
                         plugin: plugin.to_owned(),
-                        reason: root_cause(&e),
+                        reason: not_a_component(wasm).unwrap_or_else(|| root_cause(&e)),
                     }
                 })?;
                 self.inner
@@ -218,7 +218,11 @@ impl Runtime {
         let Some(found) = exported.iter().find_map(|name| name.strip_prefix(&prefix)) else {
             return Err(PluginError::NotADetector {
                 plugin: plugin.to_owned(),
-                exports: exported.join(", "),
+                exports: if exported.is_empty() {
+                    "nothing".to_owned()
+                } else {
+                    exported.join(", ")
+                },
             });
         };
         if !compatible(found, CONTRACT_VERSION) {
@@ -246,6 +250,30 @@ pub fn compatible(found: &str, supported: &str) -> bool {
         (Some(f), Some(s)) => f.0 == s.0 && (f.1, f.2) <= (s.1, s.2),
         _ => false,
     }
+}
+
+/// Why `wasm` cannot be a component, when it is one of the usual mistakes:
+/// the parser's own message ("bad magic number - expected=[0x0, …]",
+/// "attempted to parse a wasm module with a component parser") does not tell
+/// a plugin author what to do.
+fn not_a_component(wasm: &[u8]) -> Option<String> {
+    const MAGIC: &[u8] = b"\0asm";
+    const CORE_MODULE: &[u8] = &[1, 0, 0, 0];
+    if !wasm.starts_with(MAGIC) {
+        return Some(format!(
+            "not a WebAssembly file ({} bytes, without the `\\0asm` header)",
+            wasm.len()
+        ));
+    }
+    if wasm.get(4..8) == Some(CORE_MODULE) {
+        return Some(
+            "this is a core WebAssembly module, not a component; build the plugin with \
+             `cargo build --target wasm32-wasip2` (or wrap the module with \
+             `wasm-tools component new`)"
+                .to_owned(),
+        );
+    }
+    None
 }
 
 /// The innermost cause of a wasmtime error, which is what an operator needs

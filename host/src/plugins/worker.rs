@@ -124,6 +124,11 @@ pub struct PluginStats {
     pub max_call_ns: AtomicU64,
     /// Highest memory use of an instance, bytes.
     pub memory_peak: AtomicU64,
+    /// Lines the plugin wrote to its log, stdout or stderr.
+    pub log_lines: AtomicU64,
+    /// Lines dropped because the plugin wrote more than its per-call
+    /// budget.
+    pub log_suppressed: AtomicU64,
 }
 
 impl PluginStats {
@@ -208,6 +213,27 @@ struct Health {
     last_kind: Option<TrapKind>,
 }
 
+/// Why a call in the worker did not return findings.
+#[derive(Debug, Clone, Copy)]
+enum Failure {
+    /// No instance could be made (instantiation or `configure` failed):
+    /// nothing about the batch is known.
+    Setup(TrapKind),
+    /// The instance trapped while processing the rows.
+    Call(TrapKind),
+}
+
+/// What an isolation probe found out about a range.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Probe {
+    /// It went through.
+    Clean,
+    /// It trapped.
+    Trapped,
+    /// No instance could be made to try.
+    NoInstance,
+}
+
 /// Runs one plugin. Owned by one thread.
 #[derive(Debug)]
 pub struct PluginWorker {
@@ -271,7 +297,20 @@ impl PluginWorker {
                     self.succeeded(&mut verdict);
                     return verdict;
                 }
-                Err(kind) => tracing::warn!(
+                Err(Failure::Setup(kind)) => {
+                    // No instance to run the batch in: the flows are not
+                    // to blame, so there is nothing to isolate.
+                    tracing::warn!(
+                        plugin = %self.plugin.name,
+                        trap = %kind,
+                        reason = %self.health.last_trap,
+                        "plugin could not be instantiated; batch skipped"
+                    );
+                    self.stats.skipped_flows.fetch_add(rows as u64, Ordering::Relaxed);
+                    self.failed(&mut verdict);
+                    return verdict;
+                }
+                Err(Failure::Call(kind)) => tracing::warn!(
                     plugin = %self.plugin.name,
                     trap = %kind,
                     attempt = attempt + 1,
@@ -294,8 +333,10 @@ impl PluginWorker {
         }
         let result = match self.ensure_instance() {
             Ok(()) => match self.instance.as_mut().map(|i| i.tick(now)) {
-                Some(Ok(findings)) => Ok(findings),
-                Some(Err(e)) => Err(self.trapped(e)),
+                Some(result) => {
+                    self.count_log();
+                    result.map_err(|e| self.trapped(e))
+                }
                 None => Err(TrapKind::Instantiate),
             },
             Err(kind) => Err(kind),
@@ -312,7 +353,9 @@ impl PluginWorker {
 
     /// Bisects `range` to find the rows that make the plugin trap. With
     /// `known_bad`, the range is already known to trap and is not called
-    /// whole again.
+    /// whole again. Every trap spends one unit of `budget`; rows not yet
+    /// examined when it is spent, or when the plugin cannot even be
+    /// instantiated any more, are skipped.
     fn isolate(
         &mut self,
         batch: &FlowBatch,
@@ -325,21 +368,17 @@ impl PluginWorker {
             return;
         }
         if *budget == 0 {
-            self.stats
-                .skipped_flows
-                .fetch_add(range.len() as u64, Ordering::Relaxed);
+            self.skip(range.len());
             return;
         }
         if !known_bad {
-            match self.call(batch, range.clone()) {
-                Ok(findings) => {
-                    self.stats
-                        .flows
-                        .fetch_add(range.len() as u64, Ordering::Relaxed);
-                    self.accept(findings, range, verdict);
+            match self.probe(batch, range.clone(), budget, verdict) {
+                Probe::Clean => return,
+                Probe::Trapped => {}
+                Probe::NoInstance => {
+                    self.skip(range.len());
                     return;
                 }
-                Err(_) => *budget = budget.saturating_sub(1),
             }
         }
         if range.len() == 1 {
@@ -350,34 +389,64 @@ impl PluginWorker {
             });
             return;
         }
-        let mid = range.start + range.len() / 2;
-        let (left, right) = (range.start..mid, mid..range.end);
         if *budget == 0 {
-            self.stats
-                .skipped_flows
-                .fetch_add(range.len() as u64, Ordering::Relaxed);
+            self.skip(range.len());
             return;
         }
-        match self.call(batch, left.clone()) {
-            Ok(findings) => {
-                self.stats.flows.fetch_add(left.len() as u64, Ordering::Relaxed);
-                self.accept(findings, left, verdict);
-                self.isolate(batch, right, true, budget, verdict);
-            }
-            Err(_) => {
-                *budget = budget.saturating_sub(1);
+        let mid = range.start + range.len() / 2;
+        let (left, right) = (range.start..mid, mid..range.end);
+        match self.probe(batch, left.clone(), budget, verdict) {
+            // The left half is clean, so the right half holds the trap.
+            Probe::Clean => self.isolate(batch, right, true, budget, verdict),
+            Probe::Trapped => {
                 self.isolate(batch, left, true, budget, verdict);
                 self.isolate(batch, right, false, budget, verdict);
+            }
+            Probe::NoInstance => self.skip(range.len()),
+        }
+    }
+
+    /// Processes `range` during isolation, keeping its findings when it goes
+    /// through. A trap spends budget; a failure to instantiate spends all
+    /// of it, since no further probe could run.
+    fn probe(
+        &mut self,
+        batch: &FlowBatch,
+        range: Range<usize>,
+        budget: &mut u32,
+        verdict: &mut Verdict,
+    ) -> Probe {
+        match self.call(batch, range.clone()) {
+            Ok(findings) => {
+                self.stats
+                    .flows
+                    .fetch_add(range.len() as u64, Ordering::Relaxed);
+                self.accept(findings, range, verdict);
+                Probe::Clean
+            }
+            Err(Failure::Call(_)) => {
+                *budget = budget.saturating_sub(1);
+                Probe::Trapped
+            }
+            Err(Failure::Setup(_)) => {
+                *budget = 0;
+                Probe::NoInstance
             }
         }
     }
 
+    fn skip(&self, flows: usize) {
+        self.stats
+            .skipped_flows
+            .fetch_add(flows as u64, Ordering::Relaxed);
+    }
+
     /// One `process` call on `range`, instantiating first if needed. A trap
     /// drops the instance.
-    fn call(&mut self, batch: &FlowBatch, range: Range<usize>) -> Result<Vec<Finding>, TrapKind> {
-        self.ensure_instance()?;
+    fn call(&mut self, batch: &FlowBatch, range: Range<usize>) -> Result<Vec<Finding>, Failure> {
+        self.ensure_instance().map_err(Failure::Setup)?;
         let Some(instance) = self.instance.as_mut() else {
-            return Err(TrapKind::Instantiate);
+            return Err(Failure::Setup(TrapKind::Instantiate));
         };
         let mut scratch = Vec::new();
         let view = batch.view(range, &self.plugin.fields, &mut scratch);
@@ -390,7 +459,23 @@ impl PluginWorker {
         self.stats
             .memory_peak
             .fetch_max(instance.memory(), Ordering::Relaxed);
-        result.map_err(|e| self.trapped(e))
+        // Read before a trap drops the instance: the lines it wrote while
+        // failing (a panic message) are the most useful ones.
+        self.count_log();
+        result.map_err(|e| Failure::Call(self.trapped(e)))
+    }
+
+    /// Adds what the instance logged since the last look to the stats.
+    fn count_log(&mut self) {
+        if let Some(instance) = self.instance.as_mut() {
+            let counts = instance.take_log_counts();
+            self.stats
+                .log_lines
+                .fetch_add(counts.lines, Ordering::Relaxed);
+            self.stats
+                .log_suppressed
+                .fetch_add(counts.suppressed, Ordering::Relaxed);
+        }
     }
 
     fn ensure_instance(&mut self) -> Result<(), TrapKind> {

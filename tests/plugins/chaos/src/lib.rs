@@ -7,6 +7,7 @@
 //! | `loop`             | spins forever                                           |
 //! | `alloc`            | allocates (and touches) memory without bound            |
 //! | `trap`             | panics on every call                                    |
+//! | `trap-on-data`     | panics on every call with at least one flow             |
 //! | `trap-every N`     | panics on every Nth call                                |
 //! | `trap-on-port P`   | panics when the batch holds a flow to port P            |
 //! | `echo`             | one finding per row, with what the plugin could see     |
@@ -28,6 +29,7 @@ enum Directive {
     Loop,
     Alloc,
     Trap,
+    TrapOnData,
     TrapEvery(u64),
     TrapOnPort(u16),
     Echo,
@@ -63,6 +65,7 @@ fn parse(ruleset: &Ruleset) -> Result<Vec<Directive>, ConfigError> {
             "loop" => Directive::Loop,
             "alloc" => Directive::Alloc,
             "trap" => Directive::Trap,
+            "trap-on-data" => Directive::TrapOnData,
             "trap-every" => Directive::TrapEvery(number(arg)?.max(1)),
             "trap-on-port" => Directive::TrapOnPort(number(arg)? as u16),
             "echo" => Directive::Echo,
@@ -106,6 +109,13 @@ impl Detector for Chaos {
                     self.hoard.push(vec![1u8; 1 << 20]);
                 },
                 Directive::Trap => panic!("chaos: trap on every call"),
+                // Passes the host's empty-batch self-test, then fails on
+                // every flow: a plugin that breaks on real data.
+                Directive::TrapOnData => {
+                    if !batch.is_empty() {
+                        panic!("chaos: trap on {} flows", batch.len());
+                    }
+                }
                 Directive::TrapEvery(n) => {
                     if self.calls.is_multiple_of(n) {
                         panic!("chaos: trap on call {}", self.calls);

@@ -1,0 +1,306 @@
+//! Whole runs through [`Engine::run`]: real inputs, real plugins, alerts
+//! read back as JSON.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use kansoku::config::{Config, InstitutionsSource};
+use kansoku::contract::Ruleset;
+use kansoku::ingest::InputPath;
+use kansoku::pipeline::Engine;
+use kansoku::plugins::{PluginSpec, builtin};
+use kansoku::summary::Summary;
+use serde_json::Value;
+
+fn fixture(path: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(path)
+}
+
+fn test_plugin(name: &str) -> PathBuf {
+    Path::new(env!("KANSOKU_TEST_PLUGINS")).join(format!("{name}.wasm"))
+}
+
+fn chaos(directives: &str) -> PluginSpec {
+    let mut spec = PluginSpec::file("chaos", test_plugin("chaos"));
+    spec.rulesets = vec![Ruleset {
+        name: "chaos.rules".into(),
+        content: directives.as_bytes().to_vec(),
+    }];
+    spec
+}
+
+/// A `Write` the test can read after the run.
+#[derive(Clone, Default)]
+struct Shared(Arc<Mutex<Vec<u8>>>);
+
+impl Write for Shared {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().map_err(|_| std::io::Error::other("poisoned"))?.extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+struct Run {
+    summary: Summary,
+    bytes: Vec<u8>,
+    alerts: Vec<Value>,
+}
+
+fn run(dir: &Path, institutions: &str, plugins: Vec<PluginSpec>, inputs: Vec<PathBuf>) -> Run {
+    let path = dir.join("institutions.toml");
+    std::fs::write(&path, institutions).unwrap();
+    let mut config = Config::default();
+    config.institutions = InstitutionsSource::File(path);
+    config.plugins = plugins;
+    config.failure.backoff = Duration::ZERO;
+    config.failure.quarantine_after = 2;
+    config.ingest.batch_rows = 32;
+    let engine = Engine::prepare(config).unwrap();
+    let out = Shared::default();
+    let summary = engine
+        .run(
+            inputs.into_iter().map(InputPath::File).collect(),
+            Box::new(out.clone()),
+            false,
+        )
+        .unwrap();
+    let bytes = out.0.lock().unwrap().clone();
+    let alerts = bytes
+        .split(|b| *b == b'\n')
+        .filter(|l| !l.is_empty())
+        .map(|l| serde_json::from_slice(l).expect("every alert line is JSON"))
+        .collect();
+    Run {
+        summary,
+        bytes,
+        alerts,
+    }
+}
+
+const HONEYPOT: &str = r#"
+[[institution]]
+id = "strato"
+name = "Stratosphere Honeypot University"
+prefixes = ["192.168.1.0/24"]
+contact = "soc@strato.example"
+"#;
+
+const PAYLOAD_TEXT: &str = "GET /kansoku-secret-payload-5e1f HTTP/1.1";
+
+/// A real EVE alert event of the fixture, with the payload fields Suricata
+/// adds under `payload: yes`, `payload-printable: yes` and `packet: yes`.
+fn eve_with_payload(dir: &Path) -> PathBuf {
+    let text = {
+        let mut gz = flate2::read::GzDecoder::new(
+            std::fs::File::open(fixture("eve/test6-head1500.json.gz")).unwrap(),
+        );
+        let mut s = String::new();
+        std::io::Read::read_to_string(&mut gz, &mut s).unwrap();
+        s
+    };
+    let mut out = String::new();
+    for line in text.lines() {
+        let mut event: Value = serde_json::from_str(line).unwrap();
+        if event["event_type"] == "alert" {
+            event["payload"] = Value::String(base64_encode(PAYLOAD_TEXT.as_bytes()));
+            event["payload_printable"] = Value::String(PAYLOAD_TEXT.into());
+            event["packet"] = Value::String(base64_encode(format!("\0\u{1}{PAYLOAD_TEXT}").as_bytes()));
+            event["alert"]["rule"] = Value::String(format!("alert http any any -> any any (content:\"{PAYLOAD_TEXT}\";)"));
+        }
+        out.push_str(&serde_json::to_string(&event).unwrap());
+        out.push('\n');
+    }
+    let path = dir.join("eve-payload.json");
+    std::fs::write(&path, out).unwrap();
+    path
+}
+
+/// Standard base64 (RFC 4648), as Suricata writes `payload`.
+fn base64_encode(bytes: &[u8]) -> String {
+    const TABLE: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::new();
+    for chunk in bytes.chunks(3) {
+        let b = [chunk[0], *chunk.get(1).unwrap_or(&0), *chunk.get(2).unwrap_or(&0)];
+        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(TABLE[(n >> (18 - 6 * i) & 63) as usize] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn eve_payload_never_reaches_any_output() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = eve_with_payload(dir.path());
+    let raw = std::fs::read_to_string(&input).unwrap();
+    assert!(raw.contains(PAYLOAD_TEXT), "the input must carry the payload");
+
+    // `echo` turns every flow into an alert citing what the plugin saw.
+    let run = run(dir.path(), HONEYPOT, vec![chaos("echo")], vec![input]);
+    assert!(run.summary.flows_kept > 500, "{}", run.summary);
+    assert!(run.alerts.len() as u64 >= run.summary.flows_kept);
+    let summary_json = serde_json::to_vec(&run.summary).unwrap();
+    let summary_text = run.summary.to_string();
+    let needles = [
+        PAYLOAD_TEXT.to_owned(),
+        base64_encode(PAYLOAD_TEXT.as_bytes()),
+        "kansoku-secret-payload".to_owned(),
+    ];
+    for needle in &needles {
+        for (what, bytes) in [
+            ("alerts", &run.bytes),
+            ("summary json", &summary_json),
+            ("summary", &summary_text.as_bytes().to_vec()),
+        ] {
+            assert!(
+                !bytes.windows(needle.len()).any(|w| w == needle.as_bytes()),
+                "payload text found in {what}"
+            );
+        }
+    }
+}
+
+#[test]
+fn alerts_read_as_eve_alerts_with_kansoku_fields() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = run(
+        dir.path(),
+        HONEYPOT,
+        vec![chaos("echo")],
+        vec![fixture("eve/test6-head1500.json.gz")],
+    );
+    let dns = run
+        .alerts
+        .iter()
+        .find(|a| a["dns"]["query"][0]["rrname"].is_string())
+        .expect("a DNS flow was echoed");
+    assert_eq!(dns["event_type"], "alert");
+    assert_eq!(dns["alert"]["action"], "allowed");
+    assert!(dns["alert"]["signature_id"].is_u64());
+    assert!(dns["timestamp"].as_str().unwrap().ends_with("+0000"));
+    assert_eq!(dns["institution"]["id"], "strato");
+    assert!(["inbound", "outbound", "internal"].contains(&dns["direction"].as_str().unwrap()));
+    assert_eq!(dns["kansoku"]["plugin"], "chaos");
+    assert!(dns["kansoku"]["urgency"].is_null());
+    assert_eq!(
+        dns["kansoku"]["source"]["input"],
+        fixture("eve/test6-head1500.json.gz").display().to_string()
+    );
+    assert!(dns["kansoku"]["source"]["line"].as_u64().unwrap() >= 1);
+}
+
+/// Flows from one outside host to many ports of one inside host, no
+/// answers, as Zeek writes them.
+fn scan_log(dir: &Path, name: &str) -> PathBuf {
+    let mut log = String::from(
+        "#separator \\x09\n#set_separator\t,\n#empty_field\t(empty)\n#unset_field\t-\n#path\tconn\n\
+         #fields\tts\tuid\tid.orig_h\tid.orig_p\tid.resp_h\tid.resp_p\tproto\tservice\tduration\torig_bytes\tresp_bytes\tconn_state\tlocal_orig\tlocal_resp\tmissed_bytes\thistory\torig_pkts\torig_ip_bytes\tresp_pkts\tresp_ip_bytes\ttunnel_parents\n\
+         #types\ttime\tstring\taddr\tport\taddr\tport\tenum\tstring\tinterval\tcount\tcount\tstring\tbool\tbool\tcount\tstring\tcount\tcount\tcount\tcount\tset[string]\n",
+    );
+    for port in 1..=200u32 {
+        log.push_str(&format!(
+            "{}.000000\tC{port}\t203.0.113.9\t40000\t192.168.1.10\t{port}\ttcp\t-\t-\t-\t-\tS0\tF\tT\t0\tS\t1\t44\t0\t0\t-\n",
+            1_700_000_000 + port
+        ));
+    }
+    // Out of scope: neither end registered.
+    log.push_str("1700000300.000000\tCx\t198.51.100.1\t1\t198.51.100.2\t2\ttcp\t-\t-\t-\t-\tSF\tF\tF\t0\tS\t1\t44\t1\t44\t-\n");
+    let path = dir.join(name);
+    std::fs::write(&path, log).unwrap();
+    path
+}
+
+#[test]
+fn a_quarantined_plugin_fails_open_and_the_others_still_see_every_flow() {
+    let dir = tempfile::tempdir().unwrap();
+    let scans = scan_log(dir.path(), "conn.log");
+    let portscan = PluginSpec::builtin(builtin("portscan").unwrap());
+    let run = run(dir.path(), HONEYPOT, vec![chaos("trap-on-data"), portscan], vec![scans]);
+
+    let s = &run.summary;
+    assert_eq!(s.flows_read, 201);
+    assert_eq!(s.flows_kept, 200);
+    assert_eq!(s.dropped.get("out_of_scope"), Some(&1));
+    let chaos = &s.plugins[0];
+    let portscan = &s.plugins[1];
+    assert!(chaos.quarantines >= 1, "{s}");
+    assert!(chaos.trap_count() >= 2, "{s}");
+    assert_eq!(chaos.flows, 0);
+    assert_eq!(portscan.flows, 200, "{s}");
+    assert_eq!(portscan.trap_count(), 0);
+
+    let quarantined: Vec<&Value> = run
+        .alerts
+        .iter()
+        .filter(|a| a["kansoku"]["rule_id"] == "plugin-quarantined")
+        .collect();
+    assert_eq!(quarantined.len(), 1, "one engine alert per quarantine");
+    assert_eq!(quarantined[0]["kansoku"]["plugin"], "engine");
+    assert_eq!(quarantined[0]["kansoku"]["evidence"]["plugin"], "chaos");
+
+    let scans: Vec<&Value> = run
+        .alerts
+        .iter()
+        .filter(|a| a["kansoku"]["plugin"] == "portscan")
+        .collect();
+    assert!(!scans.is_empty(), "portscan still found the scan");
+    assert_eq!(scans[0]["src_ip"], "203.0.113.9");
+    assert_eq!(scans[0]["institution"]["id"], "strato");
+}
+
+#[test]
+fn bad_lines_are_counted_with_their_place_and_the_run_goes_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let good = scan_log(dir.path(), "conn.log");
+    let mut text = std::fs::read_to_string(&good).unwrap();
+    // Line 9: truncated; line 10: a bad address; then invalid UTF-8.
+    let lines: Vec<&str> = text.lines().collect();
+    let truncated = &lines[8][..20];
+    let bad_addr = lines[9].replace("203.0.113.9", "203.0.113.999");
+    let mut broken = lines[..8].join("\n");
+    broken.push('\n');
+    broken.push_str(truncated);
+    broken.push('\n');
+    broken.push_str(&bad_addr);
+    broken.push('\n');
+    let mut bytes = broken.into_bytes();
+    bytes.extend_from_slice(b"1700000999.0\tCz\t203.0.113.9\t1\t192.168.1.10\t9\ttcp\t\xff\xfe\t-\t-\t-\tS0\tF\tT\t0\tS\t1\t44\t0\t0\t-\n");
+    text = lines[10..].join("\n");
+    bytes.extend_from_slice(text.as_bytes());
+    bytes.push(b'\n');
+    let path = dir.path().join("broken-conn.log");
+    std::fs::write(&path, &bytes).unwrap();
+
+    let run = run(
+        dir.path(),
+        HONEYPOT,
+        vec![PluginSpec::builtin(builtin("portscan").unwrap())],
+        vec![path.clone(), dir.path().join("missing.log"), good],
+    );
+    let s = &run.summary;
+    assert_eq!(s.inputs.len(), 3);
+    let broken = &s.inputs[0];
+    assert_eq!(broken.bad_lines.get("wrong_field_count"), Some(&1), "{s}");
+    assert_eq!(broken.bad_lines.get("bad_address"), Some(&1), "{s}");
+    assert_eq!(broken.bad_line_count(), 3, "{s}");
+    assert!(
+        s.first_errors[0].starts_with(&format!("{}:9: ", path.display())),
+        "{:?}",
+        s.first_errors
+    );
+    assert!(s.inputs[1].failed.as_deref().unwrap().contains("cannot open"));
+    assert_eq!(s.inputs[2].bad_line_count(), 0);
+    assert_eq!(s.inputs[2].records, 201);
+    // Two lines were spoilt, one was added.
+    assert_eq!(broken.records, 201 - 2);
+}
