@@ -80,7 +80,12 @@ fn generate(path: &Path, flows: u64) -> std::io::Result<()> {
                 "S0",
             )
         } else {
-            let inside = format!("10.{}.{}.{}", 1 + rng.below(2), rng.below(256), rng.below(256));
+            let inside = format!(
+                "10.{}.{}.{}",
+                1 + rng.below(2),
+                rng.below(256),
+                rng.below(256)
+            );
             let outside = format!(
                 "{}.{}.{}.{}",
                 11 + rng.below(180),
@@ -103,7 +108,11 @@ fn generate(path: &Path, flows: u64) -> std::io::Result<()> {
             ts % 1_000_000,
             rng.next(),
             1024 + rng.below(60_000),
-            if dport == 53 || dport == 123 { "udp" } else { "tcp" },
+            if dport == 53 || dport == 123 {
+                "udp"
+            } else {
+                "tcp"
+            },
             SERVICES[rng.below(5) as usize],
             rng.below(5),
             rng.below(1_000_000),
@@ -138,8 +147,10 @@ fn pipeline(c: &mut Criterion) {
     let path = input(flows);
     let institutions = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("bench-institutions.toml");
     std::fs::write(&institutions, INSTITUTIONS).expect("the target directory is writable");
-    let mut config = Config::default();
-    config.institutions = InstitutionsSource::File(institutions);
+    let config = Config {
+        institutions: InstitutionsSource::File(institutions),
+        ..Config::default()
+    };
     let engine = Engine::prepare(config).expect("the bench configuration loads");
 
     let mut group = c.benchmark_group("pipeline");
@@ -149,7 +160,11 @@ fn pipeline(c: &mut Criterion) {
     group.bench_function(format!("zeek-conn-{flows}"), |b| {
         b.iter(|| {
             let summary = engine
-                .run(vec![InputPath::File(path.clone())], Box::new(std::io::sink()), false)
+                .run(
+                    vec![InputPath::File(path.clone())],
+                    Box::new(std::io::sink()),
+                    false,
+                )
                 .expect("alerts go to a sink");
             assert_eq!(summary.flows_read, flows);
             summary
@@ -159,7 +174,11 @@ fn pipeline(c: &mut Criterion) {
 
     // One more run for the figures criterion does not show.
     let summary = engine
-        .run(vec![InputPath::File(path)], Box::new(std::io::sink()), false)
+        .run(
+            vec![InputPath::File(path)],
+            Box::new(std::io::sink()),
+            false,
+        )
         .expect("alerts go to a sink");
     eprintln!("{summary}");
 }

@@ -14,7 +14,10 @@ const BUILTIN: &[&str] = &["portscan"];
 
 fn main() {
     let manifest = PathBuf::from(env::var_os("CARGO_MANIFEST_DIR").expect("set by cargo"));
-    let workspace = manifest.parent().expect("host/ is inside the workspace").to_path_buf();
+    let workspace = manifest
+        .parent()
+        .expect("host/ is inside the workspace")
+        .to_path_buf();
     let packages: Vec<Package> = BUILTIN
         .iter()
         .map(|name| Package {
@@ -44,7 +47,10 @@ fn main() {
             plugin.wasm.display().to_string()
         );
         for file in ruleset_files(&rulesets_dir) {
-            let name = file.file_name().expect("listed files have names").to_string_lossy();
+            let name = file
+                .file_name()
+                .expect("listed files have names")
+                .to_string_lossy();
             let _ = writeln!(
                 code,
                 "        ({:?}, include_bytes!({:?})),",
@@ -64,13 +70,19 @@ fn main() {
 fn demo_samples(workspace: &Path) -> String {
     let dir = workspace.join("data").join("samples");
     println!("cargo:rerun-if-changed={}", dir.display());
-    println!("cargo:rerun-if-changed={}", workspace.join("data").join("institutions.toml").display());
+    println!(
+        "cargo:rerun-if-changed={}",
+        workspace.join("data").join("institutions.toml").display()
+    );
     let mut code = String::from(
         "/// The bundled sample inputs of `kansoku demo`.\n\
          pub static SAMPLES: &[InputPath] = &[\n",
     );
     for file in ruleset_files(&dir) {
-        let name = file.file_name().expect("listed files have names").to_string_lossy();
+        let name = file
+            .file_name()
+            .expect("listed files have names")
+            .to_string_lossy();
         let _ = writeln!(
             code,
             "    InputPath::Bundled {{ name: {:?}, bytes: include_bytes!({:?}) }},",
@@ -93,7 +105,10 @@ fn ruleset_files(dir: &Path) -> Vec<PathBuf> {
         .map(|e| e.path())
         .filter(|p| p.is_file())
         .filter(|p| {
-            let name = p.file_name().map(|n| n.to_string_lossy().to_lowercase()).unwrap_or_default();
+            let name = p
+                .file_name()
+                .map(|n| n.to_string_lossy().to_lowercase())
+                .unwrap_or_default();
             !name.starts_with('.') && !name.starts_with("readme")
         })
         .collect();

@@ -83,7 +83,10 @@ impl TextArena {
 /// A batch of flows, one vector per column. Fields are public for
 /// read access by stages downstream; only [`FlowBatch::push`] appends.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-#[allow(missing_docs, reason = "columns mirror wit/detector.wit `flow-batch`, documented there")]
+#[allow(
+    missing_docs,
+    reason = "columns mirror wit/detector.wit `flow-batch`, documented there"
+)]
 pub struct FlowBatch {
     pub ts: Vec<i64>,
     pub duration: Vec<u64>,
@@ -374,7 +377,10 @@ mod tests {
     #[test]
     fn a_view_carries_only_the_granted_fields_over_the_range() {
         let mut batch = FlowBatch::with_capacity(4);
-        for (i, name) in ["a.example", "bb.example", "ccc.example"].iter().enumerate() {
+        for (i, name) in ["a.example", "bb.example", "ccc.example"]
+            .iter()
+            .enumerate()
+        {
             let mut r = record("192.0.2.1", "198.51.100.1", i as u16);
             r.text.set(TextField::DnsQuery, *name);
             r.text.set(TextField::MailFrom, "secret@example.org");

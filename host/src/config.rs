@@ -267,9 +267,7 @@ impl Config {
     pub fn parse(text: &str, origin: &str, base: &Path) -> Result<Self, ConfigError> {
         let file: File = toml::from_str(text).map_err(|e| ConfigError::Syntax {
             origin: origin.to_owned(),
-            line: e
-                .span()
-                .map_or(1, |span| line_of(text, span.start)),
+            line: e.span().map_or(1, |span| line_of(text, span.start)),
             message: e.message().to_owned(),
         })?;
         let invalid = |key: &str, message: String| ConfigError::Invalid {
@@ -277,7 +275,13 @@ impl Config {
             key: key.to_owned(),
             message,
         };
-        let resolve = |p: &Path| if p.is_absolute() { p.to_owned() } else { base.join(p) };
+        let resolve = |p: &Path| {
+            if p.is_absolute() {
+                p.to_owned()
+            } else {
+                base.join(p)
+            }
+        };
 
         let defaults = IngestConfig::default();
         let format = match &file.ingest.format {
@@ -293,11 +297,20 @@ impl Config {
                 format!("{batch_rows} is out of range 1..=1048576"),
             ));
         }
-        let flush_interval = file.ingest.flush_interval.unwrap_or(defaults.flush_interval);
+        let flush_interval = file
+            .ingest
+            .flush_interval
+            .unwrap_or(defaults.flush_interval);
         if flush_interval.is_zero() {
-            return Err(invalid("ingest.flush_interval", "must be above zero".into()));
+            return Err(invalid(
+                "ingest.flush_interval",
+                "must be above zero".into(),
+            ));
         }
-        let max_line_bytes = file.ingest.max_line_bytes.unwrap_or(defaults.max_line_bytes);
+        let max_line_bytes = file
+            .ingest
+            .max_line_bytes
+            .unwrap_or(defaults.max_line_bytes);
         if max_line_bytes < 1024 {
             return Err(invalid(
                 "ingest.max_line_bytes",
@@ -310,7 +323,10 @@ impl Config {
         failure.backoff = runtime.backoff.unwrap_or(failure.backoff);
         failure.quarantine_after = runtime.quarantine_after.unwrap_or(failure.quarantine_after);
         if failure.quarantine_after == 0 {
-            return Err(invalid("runtime.quarantine_after", "must be at least 1".into()));
+            return Err(invalid(
+                "runtime.quarantine_after",
+                "must be at least 1".into(),
+            ));
         }
         failure.quarantine = runtime.quarantine.unwrap_or(failure.quarantine);
         failure.max_quarantine = runtime
@@ -456,16 +472,21 @@ fn plugin_spec(
 pub fn read_ruleset(path: &Path) -> Result<Ruleset, String> {
     let content =
         std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-    let name = path
-        .file_name()
-        .map_or_else(|| path.display().to_string(), |n| n.to_string_lossy().into_owned());
+    let name = path.file_name().map_or_else(
+        || path.display().to_string(),
+        |n| n.to_string_lossy().into_owned(),
+    );
     Ok(Ruleset { name, content })
 }
 
 /// 1-based line of byte `offset` in `text`.
 pub(crate) fn line_of(text: &str, offset: usize) -> usize {
     let end = offset.min(text.len());
-    text.as_bytes()[..end].iter().filter(|b| **b == b'\n').count() + 1
+    text.as_bytes()[..end]
+        .iter()
+        .filter(|b| **b == b'\n')
+        .count()
+        + 1
 }
 
 #[cfg(test)]
@@ -525,15 +546,27 @@ enabled = false
     #[test]
     fn errors_name_the_file_the_line_or_key_and_the_reason() {
         let e = parse("[ingest]\nbatch_size = 4\n").unwrap_err();
-        assert!(e.starts_with("kansoku.toml:2: unknown field `batch_size`"), "{e}");
+        assert!(
+            e.starts_with("kansoku.toml:2: unknown field `batch_size`"),
+            "{e}"
+        );
         let e = parse("[ingest]\nformat = \"pcap\"\n").unwrap_err();
-        assert!(e.starts_with("kansoku.toml: ingest.format: unknown format `pcap`"), "{e}");
+        assert!(
+            e.starts_with("kansoku.toml: ingest.format: unknown format `pcap`"),
+            "{e}"
+        );
         let e = parse("[plugins.nosuch]\n").unwrap_err();
         assert!(e.contains("plugins.nosuch: no built-in plugin"), "{e}");
         let e = parse("[plugins.portscan]\ngrant = [\"dns-query\"]\n").unwrap_err();
-        assert!(e.contains("plugins.portscan.grant: `dns-query` is not sensitive"), "{e}");
+        assert!(
+            e.contains("plugins.portscan.grant: `dns-query` is not sensitive"),
+            "{e}"
+        );
         let e = parse("[plugins.portscan]\nrulesets = [\"missing.toml\"]\n").unwrap_err();
-        assert!(e.contains("plugins.portscan.rulesets: cannot read /etc/kansoku/missing.toml"), "{e}");
+        assert!(
+            e.contains("plugins.portscan.rulesets: cannot read /etc/kansoku/missing.toml"),
+            "{e}"
+        );
         let e = parse("[plugins.portscan]\nmemory_mib = 0\n").unwrap_err();
         assert!(e.contains("memory_mib: 0 is out of range"), "{e}");
         let e = parse("[runtime]\nquarantine_after = 0\n").unwrap_err();

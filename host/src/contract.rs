@@ -18,8 +18,8 @@ wasmtime::component::bindgen!({
 pub use exports::kansoku::detector::plugin::Guest;
 pub use kansoku::detector::log::Level;
 pub use kansoku::detector::types::{
-    Address, ConfigError, Description, Entity, Finding, LoadReport, Ruleset, Severity,
-    SkippedRule, Subject, TextField,
+    Address, ConfigError, Description, Entity, Finding, LoadReport, Ruleset, Severity, SkippedRule,
+    Subject, TextField,
 };
 
 /// Version of the contract this host implements.

@@ -231,7 +231,11 @@ fn execute(config: Config, inputs: Vec<InputPath>, output: &OutputArgs) -> Resul
     };
     let progress = !output.no_progress && std::io::stderr().is_terminal();
     let summary = engine.run(inputs, out, progress)?;
-    report(&summary, output.summary_json.as_deref(), alerts_path.as_deref())?;
+    report(
+        &summary,
+        output.summary_json.as_deref(),
+        alerts_path.as_deref(),
+    )?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -241,7 +245,8 @@ fn report(summary: &Summary, json: Option<&Path>, alerts: Option<&Path>) -> Resu
         eprintln!("  alerts in {}", path.display());
     }
     if let Some(path) = json {
-        let file = File::create(path).with_context(|| format!("cannot create {}", path.display()))?;
+        let file =
+            File::create(path).with_context(|| format!("cannot create {}", path.display()))?;
         serde_json::to_writer_pretty(file, summary)
             .with_context(|| format!("cannot write {}", path.display()))?;
     }
@@ -255,8 +260,17 @@ fn validate(path: Option<&Path>) -> Result<ExitCode> {
     println!("{origin}: ok");
     println!("  institutions: {}", engine.institutions().len());
     for institution in engine.institutions().iter() {
-        let prefixes: Vec<String> = institution.prefixes.iter().map(ToString::to_string).collect();
-        println!("    {:<12} {} ({})", institution.id, institution.name, prefixes.join(", "));
+        let prefixes: Vec<String> = institution
+            .prefixes
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        println!(
+            "    {:<12} {} ({})",
+            institution.id,
+            institution.name,
+            prefixes.join(", ")
+        );
     }
     println!("  plugins:");
     for plugin in engine.plugins() {
@@ -270,7 +284,10 @@ fn validate(path: Option<&Path>) -> Result<ExitCode> {
             report.skipped.len()
         );
         for skipped in &report.skipped {
-            println!("      skipped {} {}: {}", skipped.location, skipped.id, skipped.reason);
+            println!(
+                "      skipped {} {}: {}",
+                skipped.location, skipped.id, skipped.reason
+            );
         }
         if !plugin.denied.is_empty() {
             let denied: Vec<&str> = plugin.denied.iter().map(|f| f.name()).collect();
@@ -336,7 +353,9 @@ fn plugin_test(
             Some(f) if f.is_sensitive() => {
                 spec.grants.insert(f);
             }
-            _ => bail!("--grant {field}: not a sensitive text field (mail-from, mail-to, file-name, detected-substring)"),
+            _ => bail!(
+                "--grant {field}: not a sensitive text field (mail-from, mail-to, file-name, detected-substring)"
+            ),
         }
     }
     config.plugins = vec![spec];
@@ -359,7 +378,10 @@ fn plugin_test(
             report.skipped.len()
         );
         for skipped in &report.skipped {
-            eprintln!("  skipped {} {}: {}", skipped.location, skipped.id, skipped.reason);
+            eprintln!(
+                "  skipped {} {}: {}",
+                skipped.location, skipped.id, skipped.reason
+            );
         }
     }
     let summary = engine.run(inputs, Box::new(std::io::stdout()), false)?;

@@ -28,7 +28,9 @@ use crate::batch::{FlowBatch, Placement};
 use crate::config::{Config, InstitutionsSource};
 use crate::enrich::{CountryCache, CountryDb, EnrichError};
 use crate::flow::{FlowRecord, Micros};
-use crate::ingest::{InputPath, LineError, LineItem, LineParser, LineSplitter, Parsed, SourceEvent, SourceReader};
+use crate::ingest::{
+    InputPath, LineError, LineItem, LineParser, LineSplitter, Parsed, SourceEvent, SourceReader,
+};
 use crate::plugins::{
     EngineEvent, LoadedPlugin, PluginError, PluginStats, PluginWorker, Rejection, Runtime,
     RuntimeConfig, TrapKind, Verdict,
@@ -228,7 +230,9 @@ impl Engine {
                 Ok(summary)
             }
             Ok(Err(e)) => Err(RunError::Output(e)),
-            Err(_) => Err(RunError::Output(std::io::Error::other("alert writer panicked"))),
+            Err(_) => Err(RunError::Output(std::io::Error::other(
+                "alert writer panicked",
+            ))),
         }
     }
 }
@@ -432,11 +436,11 @@ impl<'e> Ingest<'e> {
                             summary.format = parser.format().to_string();
                         }
                     }
-                    if let SourceEvent::Failed { error, .. } = event {
-                        if let Some(summary) = self.summary.inputs.last_mut() {
-                            tracing::error!(input = %summary.name, %error, "input abandoned");
-                            summary.failed = Some(error);
-                        }
+                    if let SourceEvent::Failed { error, .. } = event
+                        && let Some(summary) = self.summary.inputs.last_mut()
+                    {
+                        tracing::error!(input = %summary.name, %error, "input abandoned");
+                        summary.failed = Some(error);
                     }
                 }
             }

@@ -166,9 +166,9 @@ impl Institutions {
     pub fn parse(text: &str, origin: &str) -> Result<Self, ScopeError> {
         let file: InstitutionsFile = toml::from_str(text).map_err(|e| ScopeError::Syntax {
             path: origin.to_owned(),
-            line: e
-                .span()
-                .map_or(1, |s| text[..s.start.min(text.len())].matches('\n').count() + 1),
+            line: e.span().map_or(1, |s| {
+                text[..s.start.min(text.len())].matches('\n').count() + 1
+            }),
             message: e.message().to_owned(),
         })?;
         let institutions = Self {
@@ -197,7 +197,10 @@ impl Institutions {
                     .bytes()
                     .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
             {
-                return Err(invalid(id, "id must be lower-case letters, digits and '-'".into()));
+                return Err(invalid(
+                    id,
+                    "id must be lower-case letters, digits and '-'".into(),
+                ));
             }
             if self.list[..i].iter().any(|other| other.id == inst.id) {
                 return Err(invalid(id, "registered twice".into()));
@@ -437,8 +440,13 @@ certificate = "certs/beta.pem"
         let scope = Scope::new(&Institutions::parse(FILE, "t").unwrap(), &[]);
         let out = scope.classify(ip("192.0.2.10"), ip("8.8.8.8")).unwrap();
         assert_eq!((out.institution, out.direction), (0, Direction::Outbound));
-        let inbound = scope.classify(ip("2001:db8::1"), ip("2001:db8:a::9")).unwrap();
-        assert_eq!((inbound.institution, inbound.direction), (0, Direction::Inbound));
+        let inbound = scope
+            .classify(ip("2001:db8::1"), ip("2001:db8:a::9"))
+            .unwrap();
+        assert_eq!(
+            (inbound.institution, inbound.direction),
+            (0, Direction::Inbound)
+        );
         let cross = scope.classify(ip("198.51.100.1"), ip("192.0.2.1")).unwrap();
         assert_eq!(
             (cross.institution, cross.peer, cross.direction),
@@ -458,27 +466,47 @@ certificate = "certs/beta.pem"
         );
         assert!(scope.classify(ip("192.0.2.20"), ip("8.8.8.8")).is_ok());
         // One registered end excluded, the other not: kept for the other.
-        let kept = scope.classify(ip("192.0.2.200"), ip("198.51.100.1")).unwrap();
+        let kept = scope
+            .classify(ip("192.0.2.200"), ip("198.51.100.1"))
+            .unwrap();
         assert_eq!((kept.institution, kept.direction), (1, Direction::Inbound));
     }
 
     #[test]
     fn r2_registrations_are_validated() {
         let cases = [
-            ("[[institution]]\nid=\"A\"\nname=\"x\"\nprefixes=[\"10.0.0.0/8\"]\ncontact=\"a@b.c\"\n", "id must be"),
-            ("[[institution]]\nid=\"a\"\nname=\"x\"\nprefixes=[]\ncontact=\"a@b.c\"\n", "no prefixes"),
-            ("[[institution]]\nid=\"a\"\nname=\"x\"\nprefixes=[\"10.0.0.0/8\"]\ncontact=\"nobody\"\n", "not a mail address"),
+            (
+                "[[institution]]\nid=\"A\"\nname=\"x\"\nprefixes=[\"10.0.0.0/8\"]\ncontact=\"a@b.c\"\n",
+                "id must be",
+            ),
+            (
+                "[[institution]]\nid=\"a\"\nname=\"x\"\nprefixes=[]\ncontact=\"a@b.c\"\n",
+                "no prefixes",
+            ),
+            (
+                "[[institution]]\nid=\"a\"\nname=\"x\"\nprefixes=[\"10.0.0.0/8\"]\ncontact=\"nobody\"\n",
+                "not a mail address",
+            ),
             (
                 "[[institution]]\nid=\"a\"\nname=\"x\"\nprefixes=[\"10.0.0.0/8\"]\ncontact=\"a@b.c\"\n\
                  [[institution]]\nid=\"b\"\nname=\"y\"\nprefixes=[\"10.1.0.0/16\"]\ncontact=\"a@b.c\"\n",
                 "overlaps 10.0.0.0/8",
             ),
-            ("[[institution]]\nid=\"a\"\nname=\"x\"\nprefixes=[\"10.0.0.0/33\"]\ncontact=\"a@b.c\"\n", "t:4:"),
-            ("[[institution]]\nid=\"a\"\nname=\"x\"\nprefixes=[\"10.0.0.0/8\"]\ncontact=\"a@b.c\"\ncolour=1\n", "unknown field"),
+            (
+                "[[institution]]\nid=\"a\"\nname=\"x\"\nprefixes=[\"10.0.0.0/33\"]\ncontact=\"a@b.c\"\n",
+                "t:4:",
+            ),
+            (
+                "[[institution]]\nid=\"a\"\nname=\"x\"\nprefixes=[\"10.0.0.0/8\"]\ncontact=\"a@b.c\"\ncolour=1\n",
+                "unknown field",
+            ),
         ];
         for (text, expected) in cases {
             let err = Institutions::parse(text, "t").unwrap_err().to_string();
-            assert!(err.contains(expected), "{err:?} should contain {expected:?}");
+            assert!(
+                err.contains(expected),
+                "{err:?} should contain {expected:?}"
+            );
         }
     }
 

@@ -271,25 +271,34 @@ impl<'a> Triage<'a> {
                 self.fill_from_row(&mut alert, batch, row);
             }
             (Subject::Entity(entity), _, _) => {
-                alert.timestamp = eve_timestamp(entity.last_seen);
-                alert.src_ip = Some(entity.src.ip());
-                alert.dest_ip = entity.dst.as_ref().map(|a| a.ip());
+                // Input out of time order can leave the plugin's first
+                // sighting after its last; report the span in order.
+                let (first, last) = if entity.first_seen <= entity.last_seen {
+                    (entity.first_seen, entity.last_seen)
+                } else {
+                    (entity.last_seen, entity.first_seen)
+                };
+                alert.timestamp = eve_timestamp(last);
+                let src = entity.src.ip();
+                let dst = entity.dst.as_ref().map(|a| a.ip());
+                alert.src_ip = Some(src);
+                alert.dest_ip = dst;
                 alert.dest_port = entity.dst_port;
                 alert.proto = (entity.proto != 0).then(|| proto_name(entity.proto).into_owned());
                 alert.institution = self.institution(entity.institution);
-                alert.kansoku.evidence.insert(
-                    "first_seen".into(),
-                    Value::String(eve_timestamp(entity.first_seen)),
+                alert
+                    .kansoku
+                    .evidence
+                    .insert("first_seen".into(), Value::String(eve_timestamp(first)));
+                let owns = |ip| self.institution_owns(entity.institution, ip);
+                alert.direction = Some(
+                    match (owns(src), dst.map(owns)) {
+                        (true, Some(true)) => Direction::Internal,
+                        (true, _) => Direction::Outbound,
+                        (false, _) => Direction::Inbound,
+                    }
+                    .name(),
                 );
-                if let Some(src) = alert.src_ip {
-                    alert.direction = Some(
-                        if self.institutions_own(entity.institution, src) {
-                            Direction::Outbound.name()
-                        } else {
-                            Direction::Inbound.name()
-                        },
-                    );
-                }
             }
             // The worker rejects rows outside the batch; nothing to place.
             (Subject::Row(_), _, _) => {}
@@ -298,7 +307,7 @@ impl<'a> Triage<'a> {
     }
 
     /// Whether `ip` lies in a prefix of institution `index`.
-    fn institutions_own(&self, index: u16, ip: IpAddr) -> bool {
+    fn institution_owns(&self, index: u16, ip: IpAddr) -> bool {
         self.institutions
             .get(index)
             .is_some_and(|i| i.prefixes.iter().any(|p| p.contains(&ip)))
@@ -315,9 +324,8 @@ impl<'a> Triage<'a> {
         alert.app_proto = batch.text(row, TextField::Service).map(str::to_owned);
         alert.institution = self.institution(batch.institution[row]);
         alert.direction = Some(batch.direction(row).name());
-        alert.kansoku.peer_institution = self
-            .institution(batch.peer_institution[row])
-            .map(|i| i.id);
+        alert.kansoku.peer_institution =
+            self.institution(batch.peer_institution[row]).map(|i| i.id);
         alert.kansoku.source = Some(SourceRef {
             input: self
                 .inputs
@@ -523,7 +531,10 @@ mod tests {
 
     #[test]
     fn timestamps_read_like_eve() {
-        assert_eq!(eve_timestamp(1_714_557_600_123_456), "2024-05-01T10:00:00.123456+0000");
+        assert_eq!(
+            eve_timestamp(1_714_557_600_123_456),
+            "2024-05-01T10:00:00.123456+0000"
+        );
         assert_eq!(eve_timestamp(0), "1970-01-01T00:00:00.000000+0000");
     }
 

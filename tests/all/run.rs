@@ -15,7 +15,9 @@ use kansoku::summary::Summary;
 use serde_json::Value;
 
 fn fixture(path: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(path)
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(path)
 }
 
 fn test_plugin(name: &str) -> PathBuf {
@@ -37,7 +39,10 @@ struct Shared(Arc<Mutex<Vec<u8>>>);
 
 impl Write for Shared {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().map_err(|_| std::io::Error::other("poisoned"))?.extend_from_slice(buf);
+        self.0
+            .lock()
+            .map_err(|_| std::io::Error::other("poisoned"))?
+            .extend_from_slice(buf);
         Ok(buf.len())
     }
     fn flush(&mut self) -> std::io::Result<()> {
@@ -54,9 +59,11 @@ struct Run {
 fn run(dir: &Path, institutions: &str, plugins: Vec<PluginSpec>, inputs: Vec<PathBuf>) -> Run {
     let path = dir.join("institutions.toml");
     std::fs::write(&path, institutions).unwrap();
-    let mut config = Config::default();
-    config.institutions = InstitutionsSource::File(path);
-    config.plugins = plugins;
+    let mut config = Config {
+        institutions: InstitutionsSource::File(path),
+        plugins,
+        ..Config::default()
+    };
     config.failure.backoff = Duration::ZERO;
     config.failure.quarantine_after = 2;
     config.ingest.batch_rows = 32;
@@ -109,8 +116,11 @@ fn eve_with_payload(dir: &Path) -> PathBuf {
         if event["event_type"] == "alert" {
             event["payload"] = Value::String(base64_encode(PAYLOAD_TEXT.as_bytes()));
             event["payload_printable"] = Value::String(PAYLOAD_TEXT.into());
-            event["packet"] = Value::String(base64_encode(format!("\0\u{1}{PAYLOAD_TEXT}").as_bytes()));
-            event["alert"]["rule"] = Value::String(format!("alert http any any -> any any (content:\"{PAYLOAD_TEXT}\";)"));
+            event["packet"] =
+                Value::String(base64_encode(format!("\0\u{1}{PAYLOAD_TEXT}").as_bytes()));
+            event["alert"]["rule"] = Value::String(format!(
+                "alert http any any -> any any (content:\"{PAYLOAD_TEXT}\";)"
+            ));
         }
         out.push_str(&serde_json::to_string(&event).unwrap());
         out.push('\n');
@@ -125,7 +135,11 @@ fn base64_encode(bytes: &[u8]) -> String {
     const TABLE: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     let mut out = String::new();
     for chunk in bytes.chunks(3) {
-        let b = [chunk[0], *chunk.get(1).unwrap_or(&0), *chunk.get(2).unwrap_or(&0)];
+        let b = [
+            chunk[0],
+            *chunk.get(1).unwrap_or(&0),
+            *chunk.get(2).unwrap_or(&0),
+        ];
         let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
         for i in 0..4 {
             if i <= chunk.len() {
@@ -143,7 +157,10 @@ fn eve_payload_never_reaches_any_output() {
     let dir = tempfile::tempdir().unwrap();
     let input = eve_with_payload(dir.path());
     let raw = std::fs::read_to_string(&input).unwrap();
-    assert!(raw.contains(PAYLOAD_TEXT), "the input must carry the payload");
+    assert!(
+        raw.contains(PAYLOAD_TEXT),
+        "the input must carry the payload"
+    );
 
     // `echo` turns every flow into an alert citing what the plugin saw.
     let run = run(dir.path(), HONEYPOT, vec![chaos("echo")], vec![input]);
@@ -225,7 +242,12 @@ fn a_quarantined_plugin_fails_open_and_the_others_still_see_every_flow() {
     let dir = tempfile::tempdir().unwrap();
     let scans = scan_log(dir.path(), "conn.log");
     let portscan = PluginSpec::builtin(builtin("portscan").unwrap());
-    let run = run(dir.path(), HONEYPOT, vec![chaos("trap-on-data"), portscan], vec![scans]);
+    let run = run(
+        dir.path(),
+        HONEYPOT,
+        vec![chaos("trap-on-data"), portscan],
+        vec![scans],
+    );
 
     let s = &run.summary;
     assert_eq!(s.flows_read, 201);
@@ -298,7 +320,13 @@ fn bad_lines_are_counted_with_their_place_and_the_run_goes_on() {
         "{:?}",
         s.first_errors
     );
-    assert!(s.inputs[1].failed.as_deref().unwrap().contains("cannot open"));
+    assert!(
+        s.inputs[1]
+            .failed
+            .as_deref()
+            .unwrap()
+            .contains("cannot open")
+    );
     assert_eq!(s.inputs[2].bad_line_count(), 0);
     assert_eq!(s.inputs[2].records, 201);
     // Two lines were spoilt, one was added.

@@ -185,7 +185,6 @@ const EMPTY_SLOT: Slot = Slot {
 /// A block the database splits into narrower networks is remembered as
 /// such and its addresses are always looked up, so the cache never changes
 /// an answer.
-#[derive(Debug)]
 pub struct CountryCache {
     db: Arc<CountryDb>,
     slots: Box<[Slot]>,
@@ -258,6 +257,17 @@ impl CountryCache {
     /// Lookups that went to the database.
     pub fn misses(&self) -> u64 {
         self.misses
+    }
+}
+
+impl std::fmt::Debug for CountryCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CountryCache")
+            .field("db", &self.db.origin)
+            .field("slots", &self.slots.len())
+            .field("hits", &self.hits)
+            .field("misses", &self.misses)
+            .finish_non_exhaustive()
     }
 }
 
@@ -374,6 +384,16 @@ mod tests {
         let db = CountryDb::from_bytes(leaked, "embedded:test").unwrap();
         assert_eq!(db.origin(), Path::new("embedded:test"));
         assert_eq!(db.lookup(ip("2001:db8:1::1")), code("JP"));
+    }
+
+    #[test]
+    fn the_demo_database_opens() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../data/geo/demo-country.mmdb");
+        let db = CountryDb::open(&path).unwrap();
+        assert_eq!(db.lookup(ip("193.46.255.92")), code("DE"));
+        assert_eq!(db.lookup(ip("192.168.1.129")), code("JP"));
+        assert_eq!(db.lookup(ip("2001:718:2:1663::1")), code("JP"));
+        assert_eq!(db.lookup(ip("8.8.8.8")), None);
     }
 
     #[test]

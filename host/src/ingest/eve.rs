@@ -322,7 +322,9 @@ impl<'a> Event<'a> {
                 r.text.set(TextField::FileName, join(names));
             }
             Kind::File => {
-                let file = self.fileinfo.ok_or_else(|| LineError::missing("fileinfo"))?;
+                let file = self
+                    .fileinfo
+                    .ok_or_else(|| LineError::missing("fileinfo"))?;
                 set(&mut r, TextField::FileName, file.filename);
                 set(&mut r, TextField::FileMd5, file.md5);
                 set(&mut r, TextField::FileSha1, file.sha1);

@@ -414,7 +414,13 @@ mod tests {
         rate(Format::Eve, "eve.json", "", &eve, 300_000);
         let csv = String::from_utf8(fixtures::read("csv/eve-flows.csv")).expect("utf8");
         let (header, body) = csv.split_once('\n').expect("header");
-        rate(Format::Csv, "flows.csv", &format!("{header}\n"), body, 1_000_000);
+        rate(
+            Format::Csv,
+            "flows.csv",
+            &format!("{header}\n"),
+            body,
+            1_000_000,
+        );
     }
 
     #[test]

@@ -154,7 +154,8 @@ impl PluginLog {
     /// Ends a call: flushes unterminated stdout/stderr lines, reports what
     /// the budget suppressed, and returns the call's counts.
     pub fn end_call(&self) -> LogCounts {
-        let rests = std::mem::take(&mut *self.partial.lock().unwrap_or_else(PoisonError::into_inner));
+        let rests =
+            std::mem::take(&mut *self.partial.lock().unwrap_or_else(PoisonError::into_inner));
         for (stream, rest) in [Stream::Stdout, Stream::Stderr].into_iter().zip(rests) {
             if !rest.is_empty() {
                 // The tail of a line is a line like any other: it takes

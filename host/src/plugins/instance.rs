@@ -8,13 +8,21 @@
 use std::sync::Arc;
 
 use wasmtime::Store;
-use wasmtime::component::{Func, Instance as WasmInstance};
+use wasmtime::component::{Func, Instance as WasmInstance, TypedFunc};
 
 use super::host::{HostState, LogCounts, PluginLog};
 use super::limits::{Limiter, TrapKind};
 use super::registry::PluginImage;
 use super::runtime::root_cause;
-use crate::contract::{BatchView, ConfigError, Description, Detector, Finding, LoadReport, Ruleset};
+use crate::contract::{
+    BatchView, ConfigError, Description, Detector, Finding, LoadReport, Ruleset,
+};
+
+/// Parameters of `process`, borrowing the host's batch.
+type ProcessParams<'a> = (BatchView<'a>,);
+
+/// Results of `process`.
+type ProcessResults = (Vec<Finding>,);
 
 /// Why a call into a plugin failed.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -85,16 +93,22 @@ impl Instance {
         store.limiter(|state| &mut state.limiter);
         store.epoch_deadline_trap();
         store.set_epoch_deadline(runtime.deadline_ticks(plugin.limits.deadline));
-        let instantiated = plugin
-            .pre()
-            .instantiate(&mut store)
-            .and_then(|instance: WasmInstance| {
-                let bindings = Detector::new(&mut store, &instance)?;
-                let process = instance
-                    .get_func(&mut store, plugin.process_index())
-                    .ok_or_else(|| wasmtime::format_err!("the plugin does not export `process`"))?;
-                Ok((bindings, process))
-            });
+        let instantiated =
+            plugin
+                .pre()
+                .instantiate(&mut store)
+                .and_then(|instance: WasmInstance| {
+                    let bindings = Detector::new(&mut store, &instance)?;
+                    let process = instance
+                        .get_func(&mut store, plugin.process_index())
+                        .ok_or_else(|| {
+                            wasmtime::format_err!("the plugin does not export `process`")
+                        })?;
+                    // Checked once here rather than on every call: see
+                    // `Instance::process`.
+                    process.typed::<ProcessParams<'_>, ProcessResults>(&store)?;
+                    Ok((bindings, process))
+                });
         match instantiated {
             Ok((bindings, process)) => Ok(Self {
                 plugin: plugin.clone(),
@@ -120,7 +134,10 @@ impl Instance {
         &mut self,
         f: impl FnOnce(&Detector, &mut Store<HostState>, &Func) -> wasmtime::Result<R>,
     ) -> Result<R, CallError> {
-        let ticks = self.plugin.runtime().deadline_ticks(self.plugin.limits.deadline);
+        let ticks = self
+            .plugin
+            .runtime()
+            .deadline_ticks(self.plugin.limits.deadline);
         self.store.set_epoch_deadline(ticks);
         self.store.data().log.begin_call();
         let result = f(&self.bindings, &mut self.store, &self.process);
@@ -156,9 +173,13 @@ impl Instance {
     /// A trap (including a result the host could not read).
     pub fn process(&mut self, batch: BatchView<'_>) -> Result<Vec<Finding>, CallError> {
         self.call(|_, store, func| {
-            // The signature is checked on every call; it costs a walk over
-            // the record type, well under a microsecond per batch.
-            let typed = func.typed::<(BatchView<'_>,), (Vec<Finding>,)>(&*store)?;
+            // SAFETY: `Instance::new` type-checked `process` against exactly
+            // these parameter and result types, and an instance's exports
+            // never change; lifetimes take no part in component types.
+            // Checking again per call (`Func::typed`) walks the whole
+            // `flow-batch` record and costs a few percent of a full batch.
+            let typed =
+                unsafe { TypedFunc::<ProcessParams<'_>, ProcessResults>::new_unchecked(*func) };
             Ok(typed.call(store, (batch,))?.0)
         })
     }

@@ -222,8 +222,15 @@ mod tests {
         assert!(limiter.memory_growing(0, 4 << 20, None).unwrap());
         let err = limiter.memory_growing(4 << 20, 5 << 20, None).unwrap_err();
         assert_eq!(TrapKind::classify(&err), TrapKind::MemoryLimit);
-        assert_eq!(err.to_string(), "memory limit of 10 MiB reached (asked for 11 MiB)");
-        assert_eq!(limiter.current(), 10 << 20, "the refused growth is not counted");
+        assert_eq!(
+            err.to_string(),
+            "memory limit of 10 MiB reached (asked for 11 MiB)"
+        );
+        assert_eq!(
+            limiter.current(),
+            10 << 20,
+            "the refused growth is not counted"
+        );
     }
 
     #[test]

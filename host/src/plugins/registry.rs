@@ -198,13 +198,14 @@ impl LoadedPlugin {
                 .into(),
         };
         let (component, digest) = runtime.compile(&name, &wasm)?;
-        let pre = runtime
-            .linker()
-            .instantiate_pre(&component)
-            .map_err(|e| PluginError::Imports {
-                plugin: name.clone(),
-                reason: root_cause(&e),
-            })?;
+        let pre =
+            runtime
+                .linker()
+                .instantiate_pre(&component)
+                .map_err(|e| PluginError::Imports {
+                    plugin: name.clone(),
+                    reason: root_cause(&e),
+                })?;
         let interface = component
             .component_type()
             .exports(runtime.engine())
@@ -302,7 +303,10 @@ impl LoadedPlugin {
 
 /// The text fields a plugin gets: what it asked for, minus sensitive fields
 /// the operator did not grant (R3). Returns (lowered, denied).
-fn grant(description: &Description, grants: &BTreeSet<TextField>) -> (Vec<TextField>, Vec<TextField>) {
+fn grant(
+    description: &Description,
+    grants: &BTreeSet<TextField>,
+) -> (Vec<TextField>, Vec<TextField>) {
     let asked: BTreeSet<TextField> = description
         .text_fields
         .iter()

@@ -94,7 +94,8 @@ impl Runtime {
     /// When wasmtime rejects the configuration, or the cache directory
     /// cannot be used.
     pub fn new(config: &RuntimeConfig) -> Result<Self, PluginError> {
-        let runtime_error = |what: &str, e: wasmtime::Error| PluginError::Runtime(format!("{what}: {e:#}"));
+        let runtime_error =
+            |what: &str, e: wasmtime::Error| PluginError::Runtime(format!("{what}: {e:#}"));
         let mut pool = PoolingAllocationConfig::default();
         pool.total_component_instances(config.max_instances)
             .total_core_instances(config.max_instances * 8)
@@ -108,7 +109,8 @@ impl Runtime {
         if let Some(dir) = &config.cache_dir {
             let mut cache = wasmtime::CacheConfig::new();
             cache.with_directory(dir);
-            let cache = wasmtime::Cache::new(cache).map_err(|e| runtime_error("compiled-code cache", e))?;
+            let cache =
+                wasmtime::Cache::new(cache).map_err(|e| runtime_error("compiled-code cache", e))?;
             wasm.cache(Some(cache));
         }
         let engine = Engine::new(&wasm).map_err(|e| runtime_error("wasmtime engine", e))?;
@@ -190,12 +192,11 @@ impl Runtime {
         let component = match cached {
             Some(component) => component,
             None => {
-                let component = Component::new(&self.inner.engine, wasm).map_err(|e| {
-                    PluginError::Compile {
+                let component =
+                    Component::new(&self.inner.engine, wasm).map_err(|e| PluginError::Compile {
                         plugin: plugin.to_owned(),
                         reason: not_a_component(wasm).unwrap_or_else(|| root_cause(&e)),
-                    }
-                })?;
+                    })?;
                 self.inner
                     .compiled
                     .lock()

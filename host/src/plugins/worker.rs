@@ -145,7 +145,10 @@ impl PluginStats {
 
     /// Findings rejected for `reason` so far.
     pub fn rejected(&self, reason: Rejection) -> u64 {
-        let i = Rejection::ALL.iter().position(|r| *r == reason).unwrap_or(0);
+        let i = Rejection::ALL
+            .iter()
+            .position(|r| *r == reason)
+            .unwrap_or(0);
         self.rejected[i].load(Ordering::Relaxed)
     }
 
@@ -155,7 +158,10 @@ impl PluginStats {
     }
 
     fn reject(&self, reason: Rejection, n: u64) {
-        let i = Rejection::ALL.iter().position(|r| *r == reason).unwrap_or(0);
+        let i = Rejection::ALL
+            .iter()
+            .position(|r| *r == reason)
+            .unwrap_or(0);
         self.rejected[i].fetch_add(n, Ordering::Relaxed);
     }
 }
@@ -283,7 +289,9 @@ impl PluginWorker {
             return verdict;
         }
         if self.resting() {
-            self.stats.skipped_flows.fetch_add(rows as u64, Ordering::Relaxed);
+            self.stats
+                .skipped_flows
+                .fetch_add(rows as u64, Ordering::Relaxed);
             return verdict;
         }
         for attempt in 0..2 {
@@ -306,7 +314,9 @@ impl PluginWorker {
                         reason = %self.health.last_trap,
                         "plugin could not be instantiated; batch skipped"
                     );
-                    self.stats.skipped_flows.fetch_add(rows as u64, Ordering::Relaxed);
+                    self.stats
+                        .skipped_flows
+                        .fetch_add(rows as u64, Ordering::Relaxed);
                     self.failed(&mut verdict);
                     return verdict;
                 }

@@ -90,7 +90,14 @@ pub fn build(workspace: &Path, packages: &[Package]) -> Result<Vec<Built>, Build
     let cargo = env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let mut cmd = Command::new(cargo);
     cmd.current_dir(workspace)
-        .args(["build", "--target", TARGET, "--profile", PROFILE, "--target-dir"])
+        .args([
+            "build",
+            "--target",
+            TARGET,
+            "--profile",
+            PROFILE,
+            "--target-dir",
+        ])
         .arg(&target_dir);
     for package in packages {
         cmd.args(["-p", &package.name]);
@@ -127,9 +134,16 @@ pub fn build(workspace: &Path, packages: &[Package]) -> Result<Vec<Built>, Build
             let from = artifacts.join(&file);
             let to = out_dir.join(&file);
             fs::copy(&from, &to).map_err(|e| {
-                BuildError(format!("cannot copy {} to {}: {e}", from.display(), to.display()))
+                BuildError(format!(
+                    "cannot copy {} to {}: {e}",
+                    from.display(),
+                    to.display()
+                ))
             })?;
-            Ok(Built { name: package.name.clone(), wasm: to })
+            Ok(Built {
+                name: package.name.clone(),
+                wasm: to,
+            })
         })
         .collect()
 }

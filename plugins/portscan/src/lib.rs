@@ -118,7 +118,11 @@ impl PortScan {
                     .evidence("sample_ports", join(&sample))
                     .evidence("window_secs", window)
             }
-            state::Scan::Horizontal { port, hosts, sample } => {
+            state::Scan::Horizontal {
+                port,
+                hosts,
+                sample,
+            } => {
                 entity.dst_port = Some(port);
                 Finding::new(entity, "horizontal-scan", "Sweep of one port across hosts")
                     .category("attempted-recon")
@@ -186,7 +190,11 @@ mod tests {
             panic!("expected an entity");
         };
         assert_eq!(entity.flows, 10);
-        assert!(findings[0].evidence.contains(&("distinct_ports".into(), "10".into())));
+        assert!(
+            findings[0]
+                .evidence
+                .contains(&("distinct_ports".into(), "10".into()))
+        );
     }
 
     #[test]

@@ -44,7 +44,7 @@ impl Default for Threshold {
 impl Default for Rules {
     fn default() -> Self {
         Self {
-            window_secs: 300,
+            window_secs: 21600,
             max_sources: 100_000,
             max_targets: 4096,
             vertical: Threshold::default(),
@@ -86,13 +86,22 @@ impl Rules {
         if self.window_secs == 0 {
             return Err(ConfigError::new(name, "window_secs must be at least 1"));
         }
-        for (kind, t) in [("vertical", &self.vertical), ("horizontal", &self.horizontal)] {
+        for (kind, t) in [
+            ("vertical", &self.vertical),
+            ("horizontal", &self.horizontal),
+        ] {
             if t.enabled && t.min_distinct < 2 {
-                return Err(ConfigError::new(name, format!("{kind}: threshold must be at least 2")));
+                return Err(ConfigError::new(
+                    name,
+                    format!("{kind}: threshold must be at least 2"),
+                ));
             }
         }
         if self.max_sources == 0 || self.max_targets == 0 {
-            return Err(ConfigError::new(name, "max_sources and max_targets must be positive"));
+            return Err(ConfigError::new(
+                name,
+                "max_sources and max_targets must be positive",
+            ));
         }
         Ok(())
     }

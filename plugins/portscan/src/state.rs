@@ -18,6 +18,9 @@ pub struct Scanners {
     sources: HashMap<SourceKey, Window>,
     /// Sources dropped to stay within `max_sources`.
     evicted: u64,
+    /// Attempts older than their source's window, not counted.
+    #[serde(default)]
+    late: u64,
 }
 
 /// One source's current window.
@@ -26,9 +29,7 @@ struct Window {
     start: Timestamp,
     last_seen: Timestamp,
     attempts: u32,
-    targets: HashSet<([u8; 16], u16)>,
-    ports_per_host: HashMap<[u8; 16], u32>,
-    hosts_per_port: HashMap<u16, u32>,
+    targets: Targets,
     vertical_reported: bool,
     horizontal_reported: bool,
 }
@@ -39,11 +40,85 @@ impl Window {
             start: ts,
             last_seen: ts,
             attempts: 0,
-            targets: HashSet::new(),
-            ports_per_host: HashMap::new(),
-            hosts_per_port: HashMap::new(),
+            targets: Targets::None,
             vertical_reported: false,
             horizontal_reported: false,
+        }
+    }
+}
+
+/// The distinct (host, port) pairs a source tried. Most sources on the
+/// Internet try one target and are never heard from again, so the tables
+/// are only allocated for the second target: a one-target source costs a
+/// few dozen bytes instead of three hash tables.
+#[derive(Debug, Default, Serialize, Deserialize)]
+enum Targets {
+    #[default]
+    None,
+    One([u8; 16], u16),
+    Many(Box<Tables>),
+}
+
+#[derive(Debug, Default, Serialize, Deserialize)]
+struct Tables {
+    targets: HashSet<([u8; 16], u16)>,
+    ports_per_host: HashMap<[u8; 16], u32>,
+    hosts_per_port: HashMap<u16, u32>,
+}
+
+impl Tables {
+    fn insert(&mut self, dst: [u8; 16], port: u16) -> (u32, u32) {
+        self.targets.insert((dst, port));
+        (
+            bump(self.ports_per_host.entry(dst).or_default()),
+            bump(self.hosts_per_port.entry(port).or_default()),
+        )
+    }
+}
+
+impl Targets {
+    /// Adds a target; returns the distinct ports of `dst` and hosts of
+    /// `port` so far, or `None` when it was known or the table is full.
+    fn insert(&mut self, dst: [u8; 16], port: u16, max: usize) -> Option<(u32, u32)> {
+        match self {
+            Targets::None => {
+                *self = Targets::One(dst, port);
+                Some((1, 1))
+            }
+            Targets::One(d, p) if (*d, *p) == (dst, port) => None,
+            Targets::One(d, p) => {
+                if max < 2 {
+                    return None;
+                }
+                let mut tables = Box::<Tables>::default();
+                tables.insert(*d, *p);
+                let counts = tables.insert(dst, port);
+                *self = Targets::Many(tables);
+                Some(counts)
+            }
+            Targets::Many(tables) => {
+                if tables.targets.len() >= max || tables.targets.contains(&(dst, port)) {
+                    return None;
+                }
+                Some(tables.insert(dst, port))
+            }
+        }
+    }
+
+    fn iter(&self) -> Box<dyn Iterator<Item = ([u8; 16], u16)> + '_> {
+        match self {
+            Targets::None => Box::new(std::iter::empty()),
+            Targets::One(d, p) => Box::new(std::iter::once((*d, *p))),
+            Targets::Many(tables) => Box::new(tables.targets.iter().copied()),
+        }
+    }
+
+    #[cfg(test)]
+    fn len(&self) -> usize {
+        match self {
+            Targets::None => 0,
+            Targets::One(..) => 1,
+            Targets::Many(tables) => tables.targets.len(),
         }
     }
 }
@@ -91,29 +166,44 @@ impl Scanners {
             self.make_room(rules, ts);
         }
         let window_us = i64::from(rules.window_secs) * 1_000_000;
-        let window = self
-            .sources
-            .entry(key)
-            .or_insert_with(|| Window::new(ts));
-        if ts >= window.start.saturating_add(window_us) {
-            *window = Window::new(ts);
+        let window = self.sources.entry(key).or_insert_with(|| Window::new(ts));
+        // Sensors log flows when they end, so input is only roughly in time
+        // order. A window spans at most `window_secs` of data time, wherever
+        // its attempts fall: a newer attempt outside it opens the next
+        // window; a straggler older than it belongs to a window already
+        // closed and is not counted.
+        let first = window.start.min(ts);
+        let last = window.last_seen.max(ts);
+        if last.saturating_sub(first) >= window_us {
+            if ts > window.last_seen {
+                *window = Window::new(ts);
+            } else {
+                self.late = self.late.saturating_add(1);
+                return Vec::new();
+            }
+        } else {
+            window.start = first;
         }
+        let Some(window) = self.sources.get_mut(&key) else {
+            return Vec::new();
+        };
         window.last_seen = window.last_seen.max(ts);
         window.attempts = window.attempts.saturating_add(1);
-        if window.targets.len() >= rules.max_targets || !window.targets.insert((dst, port)) {
+        let Some((ports, hosts)) = window.targets.insert(dst, port, rules.max_targets) else {
             return Vec::new();
-        }
-        let ports = bump(window.ports_per_host.entry(dst).or_default());
-        let hosts = bump(window.hosts_per_port.entry(port).or_default());
+        };
 
         let mut crossed = Vec::new();
-        if rules.vertical.enabled && !window.vertical_reported && ports >= rules.vertical.min_distinct {
+        if rules.vertical.enabled
+            && !window.vertical_reported
+            && ports >= rules.vertical.min_distinct
+        {
             window.vertical_reported = true;
             let mut sample: Vec<u16> = window
                 .targets
                 .iter()
                 .filter(|(d, _)| *d == dst)
-                .map(|(_, p)| *p)
+                .map(|(_, p)| p)
                 .collect();
             sample.sort_unstable();
             sample.truncate(SAMPLE);
@@ -132,14 +222,18 @@ impl Scanners {
                 .targets
                 .iter()
                 .filter(|(_, p)| *p == port)
-                .map(|(d, _)| std::net::Ipv6Addr::from(*d).to_canonical())
+                .map(|(d, _)| std::net::Ipv6Addr::from(d).to_canonical())
                 .collect();
             sample.sort_unstable();
             sample.truncate(SAMPLE);
             crossed.push(Crossed {
                 first_seen: window.start,
                 attempts: window.attempts,
-                scan: Scan::Horizontal { port, hosts, sample },
+                scan: Scan::Horizontal {
+                    port,
+                    hosts,
+                    sample,
+                },
             });
         }
         crossed
@@ -167,11 +261,17 @@ impl Scanners {
         }
         let dropped = before - self.sources.len();
         self.evicted += dropped as u64;
-        kansoku_plugin::warn!(
-            "source table full ({} max): dropped {dropped} windows, {} in total",
-            rules.max_sources,
-            self.evicted
-        );
+        // Under a flood this happens often: say it at the first eviction
+        // and then at every power of two, not every time.
+        let total = self.evicted;
+        let before = total - dropped as u64;
+        if dropped > 0 && (before == 0 || before.ilog2() != total.ilog2()) {
+            kansoku_plugin::warn!(
+                "source table full ({} max): dropped {dropped} windows, {} in total",
+                rules.max_sources,
+                self.evicted
+            );
+        }
     }
 
     /// Serialises the table for a snapshot.
@@ -217,5 +317,30 @@ mod tests {
         let mut oldest = [0; 16];
         oldest[15] = 0;
         assert!(!scanners.sources.contains_key(&(0, oldest)));
+    }
+
+    #[test]
+    fn a_window_spans_window_secs_even_when_input_is_out_of_order() {
+        let rules = Rules {
+            window_secs: 10,
+            ..Rules::default()
+        };
+        let sec = 1_000_000;
+        let mut scanners = Scanners::default();
+        let key = (0, [1; 16]);
+        // 20 ports inside 10 s, logged out of order.
+        for port in 0..20u16 {
+            let ts = 100 * sec + i64::from(port % 7) * sec;
+            scanners.observe(&rules, key, [9; 16], port, ts);
+        }
+        // A straggler from long before is not counted in this window.
+        scanners.observe(&rules, key, [9; 16], 1000, 10 * sec);
+        assert_eq!(scanners.late, 1);
+        let window = &scanners.sources[&key];
+        assert_eq!(window.targets.len(), 20);
+        assert_eq!((window.start, window.last_seen), (100 * sec, 106 * sec));
+        // A newer attempt past the span opens the next window.
+        scanners.observe(&rules, key, [9; 16], 2000, 111 * sec);
+        assert_eq!(scanners.sources[&key].targets.len(), 1);
     }
 }

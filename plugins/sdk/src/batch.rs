@@ -194,7 +194,10 @@ impl From<u8> for Direction {
 
 /// Zeek's connection states.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-#[allow(missing_docs, reason = "names are Zeek's, see its conn.log documentation")]
+#[allow(
+    missing_docs,
+    reason = "names are Zeek's, see its conn.log documentation"
+)]
 pub enum ConnState {
     Unknown,
     S0,
@@ -226,7 +229,10 @@ impl ConnState {
     /// Whether the connection attempt got no established session: no reply
     /// (`S0`), rejected (`REJ`), or reset before the handshake completed.
     pub fn is_failed_attempt(self) -> bool {
-        matches!(self, Self::S0 | Self::REJ | Self::RSTOS0 | Self::RSTRH | Self::SH | Self::SHR)
+        matches!(
+            self,
+            Self::S0 | Self::REJ | Self::RSTOS0 | Self::RSTRH | Self::SH | Self::SHR
+        )
     }
 }
 
@@ -463,12 +469,22 @@ mod tests {
     fn rows_expose_every_column() {
         let mut builder = BatchBuilder::new();
         builder
-            .flow("192.0.2.1".parse().unwrap(), 5353, "2001:db8::1".parse().unwrap(), 53)
+            .flow(
+                "192.0.2.1".parse().unwrap(),
+                5353,
+                "2001:db8::1".parse().unwrap(),
+                53,
+            )
             .proto(17)
             .kind(1)
             .direction(2)
             .dns("example.org", 16, Some(3));
-        builder.flow("198.51.100.7".parse().unwrap(), 40000, "192.0.2.1".parse().unwrap(), 443);
+        builder.flow(
+            "198.51.100.7".parse().unwrap(),
+            40000,
+            "192.0.2.1".parse().unwrap(),
+            443,
+        );
         let batch = builder.build();
         assert_eq!(batch.len(), 2);
         let first = batch.get(0).unwrap();
@@ -489,8 +505,18 @@ mod tests {
     #[test]
     fn a_short_column_shrinks_the_batch_instead_of_panicking() {
         let mut builder = BatchBuilder::new();
-        builder.flow("192.0.2.1".parse().unwrap(), 1, "192.0.2.2".parse().unwrap(), 2);
-        builder.flow("192.0.2.1".parse().unwrap(), 1, "192.0.2.2".parse().unwrap(), 3);
+        builder.flow(
+            "192.0.2.1".parse().unwrap(),
+            1,
+            "192.0.2.2".parse().unwrap(),
+            2,
+        );
+        builder.flow(
+            "192.0.2.1".parse().unwrap(),
+            1,
+            "192.0.2.2".parse().unwrap(),
+            3,
+        );
         let mut raw = builder.build().raw().clone();
         raw.dst_port.pop();
         let batch = Batch::new(raw);

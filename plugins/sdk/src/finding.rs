@@ -92,8 +92,18 @@ mod tests {
     #[test]
     fn a_finding_about_a_flow_names_its_row() {
         let mut builder = BatchBuilder::new();
-        builder.flow("192.0.2.1".parse().unwrap(), 1, "192.0.2.2".parse().unwrap(), 2);
-        builder.flow("192.0.2.1".parse().unwrap(), 1, "192.0.2.2".parse().unwrap(), 3);
+        builder.flow(
+            "192.0.2.1".parse().unwrap(),
+            1,
+            "192.0.2.2".parse().unwrap(),
+            2,
+        );
+        builder.flow(
+            "192.0.2.1".parse().unwrap(),
+            1,
+            "192.0.2.2".parse().unwrap(),
+            3,
+        );
         let batch = builder.build();
         let flow = batch.get(1).unwrap();
         let finding = Finding::new(flow, "r1", "title")

@@ -62,7 +62,10 @@ mod finding;
 pub mod log;
 pub mod testing;
 
-#[allow(missing_docs, reason = "generated from wit/detector.wit, documented there")]
+#[allow(
+    missing_docs,
+    reason = "generated from wit/detector.wit, documented there"
+)]
 #[allow(unsafe_op_in_unsafe_fn, reason = "generated code")]
 pub mod bindings {
     wit_bindgen::generate!({
@@ -78,8 +81,8 @@ pub mod bindings {
 
 pub use batch::{Batch, ConnState, Direction, Flow, Kind, TextColumn};
 pub use bindings::kansoku::detector::types::{
-    Address, ConfigError, Description, Entity, Finding, LoadReport, Ruleset, Severity,
-    SkippedRule, Subject, TextField, Timestamp,
+    Address, ConfigError, Description, Entity, Finding, LoadReport, Ruleset, Severity, SkippedRule,
+    Subject, TextField, Timestamp,
 };
 
 #[doc(hidden)]
@@ -279,7 +282,7 @@ macro_rules! export {
             // clippy) the symbol names, which contain `:` and `@`, do not
             // survive the linker's version script.
             #[cfg(target_family = "wasm")]
-            $crate::bindings::__export_bindings!(Export with_types_in $crate::bindings);
+    $crate::bindings::__export_bindings!(Export with_types_in $crate::bindings);
         };
     };
 }

@@ -185,7 +185,11 @@ impl BatchBuilder {
                     bytes.extend_from_slice(value.as_bytes());
                     offsets.push(bytes.len() as u32);
                 }
-                TextColumn { field, offsets, bytes }
+                TextColumn {
+                    field,
+                    offsets,
+                    bytes,
+                }
             })
             .collect();
         Batch::new(raw)

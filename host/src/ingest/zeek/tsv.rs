@@ -228,7 +228,11 @@ fn find_all(line: &[u8], separator: u8, out: &mut Vec<usize>) {
         base += 8;
     }
     let rest = words.remainder();
-    out.extend((0..rest.len()).filter(|&i| rest.get(i) == Some(&separator)).map(|i| base + i));
+    out.extend(
+        (0..rest.len())
+            .filter(|&i| rest.get(i) == Some(&separator))
+            .map(|i| base + i),
+    );
 }
 
 /// Decodes Zeek's `\xHH` escapes. If the decoded bytes are not UTF-8 (Zeek

@@ -59,7 +59,10 @@ fn parse(ruleset: &Ruleset) -> Result<Vec<Directive>, ConfigError> {
         let arg = words.next().map(str::parse::<u64>);
         let number = |arg: Option<Result<u64, _>>| match arg {
             Some(Ok(n)) => Ok(n),
-            _ => Err(ConfigError::new(&location, format!("`{word}` needs a number"))),
+            _ => Err(ConfigError::new(
+                &location,
+                format!("`{word}` needs a number"),
+            )),
         };
         out.push(match word {
             "loop" => Directive::Loop,
@@ -73,7 +76,12 @@ fn parse(ruleset: &Ruleset) -> Result<Vec<Directive>, ConfigError> {
             "oversized" => Directive::Oversized(number(arg)? as u32),
             "print" => Directive::Print,
             "refuse" => return Err(ConfigError::new(&location, "refused as asked")),
-            other => return Err(ConfigError::new(&location, format!("unknown directive `{other}`"))),
+            other => {
+                return Err(ConfigError::new(
+                    &location,
+                    format!("unknown directive `{other}`"),
+                ));
+            }
         });
     }
     Ok(out)
