@@ -12,7 +12,7 @@ use tracing_subscriber::EnvFilter;
 use kansoku::config::{Config, InstitutionsSource, read_ruleset};
 use kansoku::ingest::{Format, InputPath};
 use kansoku::pipeline::Engine;
-use kansoku::plugins::{BUILTIN, PluginSpec};
+use kansoku::plugins::{BUILTIN, LoadedPlugin, PluginSpec};
 use kansoku::summary::Summary;
 use kansoku::{demo, scaffold};
 
@@ -274,21 +274,7 @@ fn validate(path: Option<&Path>) -> Result<ExitCode> {
     }
     println!("  plugins:");
     for plugin in engine.plugins() {
-        let report = &plugin.load_report;
-        println!(
-            "    {:<16} {} ({}): {} rules loaded, {} skipped",
-            plugin.name,
-            plugin.description.version,
-            plugin.origin,
-            report.loaded,
-            report.skipped.len()
-        );
-        for skipped in &report.skipped {
-            println!(
-                "      skipped {} {}: {}",
-                skipped.location, skipped.id, skipped.reason
-            );
-        }
+        println!("    {}", load_report(plugin).replace('\n', "\n    "));
         if !plugin.denied.is_empty() {
             let denied: Vec<&str> = plugin.denied.iter().map(|f| f.name()).collect();
             println!("      not granted: {}", denied.join(", "));
@@ -369,22 +355,30 @@ fn plugin_test(
     config.ingest.batch_rows = 1024;
     let engine = Engine::prepare(config)?;
     if let Some(loaded) = engine.plugins().first() {
-        let report = &loaded.load_report;
-        eprintln!(
-            "{} {}: {} rules loaded, {} skipped",
-            loaded.name,
-            loaded.description.version,
-            report.loaded,
-            report.skipped.len()
-        );
-        for skipped in &report.skipped {
-            eprintln!(
-                "  skipped {} {}: {}",
-                skipped.location, skipped.id, skipped.reason
-            );
-        }
+        eprintln!("{}", load_report(loaded));
     }
     let summary = engine.run(inputs, Box::new(std::io::stdout()), false)?;
     report(&summary, None, None)?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// `NAME VERSION (ORIGIN): N rules loaded, M skipped`, then one line per
+/// skipped rule with its place and reason.
+fn load_report(plugin: &LoadedPlugin) -> String {
+    let report = &plugin.load_report;
+    let mut text = format!(
+        "{} {} ({}): {} rules loaded, {} skipped",
+        plugin.name,
+        plugin.description.version,
+        plugin.origin,
+        report.loaded,
+        report.skipped.len()
+    );
+    for skipped in &report.skipped {
+        text.push_str(&format!(
+            "\n  skipped {} {}: {}",
+            skipped.location, skipped.id, skipped.reason
+        ));
+    }
+    text
 }

@@ -86,6 +86,55 @@ pub struct Alert {
     pub kansoku: KansokuFields,
 }
 
+impl Alert {
+    /// An alert of `origin`'s rule, not yet placed on a flow or entity.
+    fn new(
+        origin: Origin<'_>,
+        rule_id: &str,
+        title: String,
+        category: String,
+        severity: Severity,
+        confidence: u8,
+        evidence: Map<String, Value>,
+    ) -> Self {
+        let (gid, signature_id) = signature_id(origin.plugin, rule_id);
+        Self {
+            timestamp: String::new(),
+            flow_id: None,
+            event_type: "alert",
+            src_ip: None,
+            src_port: None,
+            dest_ip: None,
+            dest_port: None,
+            proto: None,
+            app_proto: None,
+            alert: AlertBody {
+                action: "allowed",
+                gid,
+                signature_id,
+                rev: 1,
+                signature: title,
+                category,
+                severity: suricata_priority(severity),
+            },
+            metadata: Map::new(),
+            institution: None,
+            direction: None,
+            kansoku: KansokuFields {
+                plugin: origin.plugin.to_owned(),
+                plugin_version: origin.version.to_owned(),
+                rule_id: rule_id.to_owned(),
+                severity: severity_name(severity),
+                urgency: None,
+                confidence: confidence.min(100),
+                evidence,
+                source: None,
+                peer_institution: None,
+            },
+        }
+    }
+}
+
 /// EVE's `alert` object.
 #[derive(Debug, Clone, Serialize)]
 pub struct AlertBody {
@@ -226,46 +275,20 @@ impl<'a> Triage<'a> {
         batch: Option<&FlowBatch>,
     ) -> Alert {
         let finding = &detection.finding;
-        let (gid, sid) = signature_id(origin.plugin, &finding.rule_id);
-        let evidence: Map<String, Value> = finding
+        let evidence = finding
             .evidence
             .iter()
             .map(|(k, v)| (k.clone(), Value::String(v.clone())))
             .collect();
-        let mut alert = Alert {
-            timestamp: String::new(),
-            flow_id: None,
-            event_type: "alert",
-            src_ip: None,
-            src_port: None,
-            dest_ip: None,
-            dest_port: None,
-            proto: None,
-            app_proto: None,
-            alert: AlertBody {
-                action: "allowed",
-                gid,
-                signature_id: sid,
-                rev: 1,
-                signature: finding.title.clone(),
-                category: finding.category.clone(),
-                severity: suricata_priority(finding.severity),
-            },
-            metadata: Map::new(),
-            institution: None,
-            direction: None,
-            kansoku: KansokuFields {
-                plugin: origin.plugin.to_owned(),
-                plugin_version: origin.version.to_owned(),
-                rule_id: finding.rule_id.clone(),
-                severity: severity_name(finding.severity),
-                urgency: None,
-                confidence: finding.confidence.min(100),
-                evidence,
-                source: None,
-                peer_institution: None,
-            },
-        };
+        let mut alert = Alert::new(
+            origin,
+            &finding.rule_id,
+            finding.title.clone(),
+            finding.category.clone(),
+            finding.severity,
+            finding.confidence,
+            evidence,
+        );
         match (&finding.subject, detection.row, batch) {
             (Subject::Row(_), Some(row), Some(batch)) if row < batch.len() => {
                 self.fill_from_row(&mut alert, batch, row);
@@ -374,47 +397,27 @@ impl<'a> Triage<'a> {
                 vec![("trap", trap.to_string())],
             ),
         };
-        let (sid_gid, sid) = signature_id("engine", rule);
-        let mut alert = Alert {
-            timestamp: eve_timestamp(now),
-            flow_id: None,
-            event_type: "alert",
-            src_ip: None,
-            src_port: None,
-            dest_ip: None,
-            dest_port: None,
-            proto: None,
-            app_proto: None,
-            alert: AlertBody {
-                action: "allowed",
-                gid: sid_gid,
-                signature_id: sid,
-                rev: 1,
-                signature: title,
-                category: "Detection engine health".into(),
-                severity: suricata_priority(severity),
-            },
-            metadata: Map::new(),
-            institution: None,
-            direction: None,
-            kansoku: KansokuFields {
-                plugin: "engine".into(),
-                plugin_version: env!("CARGO_PKG_VERSION").into(),
-                rule_id: rule.into(),
-                severity: severity_name(severity),
-                urgency: None,
-                confidence: 100,
-                evidence: std::iter::once(("plugin".to_owned(), Value::String(plugin.into())))
-                    .chain(
-                        evidence
-                            .into_iter()
-                            .map(|(k, v)| (k.to_owned(), Value::String(v))),
-                    )
-                    .collect(),
-                source: None,
-                peer_institution: None,
-            },
+        let evidence = std::iter::once(("plugin".to_owned(), Value::String(plugin.into())))
+            .chain(
+                evidence
+                    .into_iter()
+                    .map(|(k, v)| (k.to_owned(), Value::String(v))),
+            )
+            .collect();
+        let engine = Origin {
+            plugin: "engine",
+            version: env!("CARGO_PKG_VERSION"),
         };
+        let mut alert = Alert::new(
+            engine,
+            rule,
+            title,
+            "Detection engine health".into(),
+            severity,
+            100,
+            evidence,
+        );
+        alert.timestamp = eve_timestamp(now);
         if let (EngineEvent::PoisonFlow { row, .. }, Some(batch)) = (event, batch)
             && *row < batch.len()
         {
