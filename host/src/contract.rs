@@ -15,9 +15,9 @@ wasmtime::component::bindgen!({
     world: "detector",
 });
 
-pub use exports::kansoku::detector::plugin::Guest;
-pub use kansoku::detector::log::Level;
-pub use kansoku::detector::types::{
+pub use self::exports::kansoku::detector::plugin::Guest;
+pub use self::kansoku::detector::log::Level;
+pub use self::kansoku::detector::types::{
     Address, ConfigError, Description, Entity, Finding, LoadReport, Ruleset, Severity, SkippedRule,
     Subject, TextField,
 };
