@@ -43,23 +43,24 @@ pub struct Placement {
 /// One text field of every row: the values back to back, and `rows + 1`
 /// offsets.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TextArena {
+struct TextArena {
     offsets: Vec<u32>,
     bytes: Vec<u8>,
 }
 
-impl Default for TextArena {
-    fn default() -> Self {
+impl TextArena {
+    /// An arena whose first `rows` rows are empty.
+    fn empty_rows(rows: usize, capacity: usize) -> Self {
+        let mut offsets = Vec::with_capacity(capacity.max(rows) + 1);
+        offsets.resize(rows + 1, 0);
         Self {
-            offsets: vec![0],
+            offsets,
             bytes: Vec::new(),
         }
     }
-}
 
-impl TextArena {
-    fn push(&mut self, value: &str) {
-        self.bytes.extend_from_slice(value.as_bytes());
+    /// Ends the current row.
+    fn end_row(&mut self) {
         // A batch's text never approaches 4 GiB (batch rows × line cap), but
         // saturate rather than wrap if a configuration allowed it.
         self.offsets
@@ -73,16 +74,11 @@ impl TextArena {
         // Only `push` writes here, from `&str`.
         std::str::from_utf8(value).ok().filter(|v| !v.is_empty())
     }
-
-    /// Whether any row carries a value.
-    fn is_empty(&self) -> bool {
-        self.bytes.is_empty()
-    }
 }
 
 /// A batch of flows, one vector per column. Fields are public for
 /// read access by stages downstream; only [`FlowBatch::push`] appends.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 #[allow(
     missing_docs,
     reason = "columns mirror wit/detector.wit `flow-batch`, documented there"
@@ -108,7 +104,13 @@ pub struct FlowBatch {
     pub dns_qtype: Vec<u16>,
     pub dns_rcode: Vec<u16>,
     pub http_status: Vec<u16>,
-    text: Vec<TextArena>,
+    /// One arena per text field, created at the first row that carries
+    /// the field: a batch pays per row only for the fields it has.
+    text: [Option<TextArena>; TextField::COUNT],
+    /// The fields that have an arena, in the order they appeared.
+    active: Vec<TextField>,
+    /// `rows + 1` zeros: the offsets of a field no row carries.
+    zeros: Vec<u32>,
     // Host-only columns: never lowered to plugins.
     /// Sensor flow id (0 when none).
     pub flow_id: Vec<u64>,
@@ -129,6 +131,12 @@ fn octets(ip: IpAddr) -> [u8; 16] {
 
 fn country_code(country: Option<[u8; 2]>) -> u16 {
     country.map_or(0, u16::from_be_bytes)
+}
+
+impl Default for FlowBatch {
+    fn default() -> Self {
+        Self::with_capacity(0)
+    }
 }
 
 impl FlowBatch {
@@ -155,7 +163,13 @@ impl FlowBatch {
             dns_qtype: Vec::with_capacity(rows),
             dns_rcode: Vec::with_capacity(rows),
             http_status: Vec::with_capacity(rows),
-            text: vec![TextArena::default(); TextField::COUNT],
+            text: Default::default(),
+            active: Vec::new(),
+            zeros: {
+                let mut zeros = Vec::with_capacity(rows + 1);
+                zeros.push(0);
+                zeros
+            },
             flow_id: Vec::with_capacity(rows),
             peer_institution: Vec::with_capacity(rows),
             input: Vec::with_capacity(rows),
@@ -175,9 +189,23 @@ impl FlowBatch {
 
     /// Appends one record.
     pub fn push(&mut self, record: &FlowRecord<'_>, placement: &Placement) {
-        if self.text.len() != TextField::COUNT {
-            self.text = vec![TextArena::default(); TextField::COUNT];
+        let row = self.len();
+        for (field, value) in record.text.iter() {
+            let arena = match &mut self.text[field as usize] {
+                Some(arena) => arena,
+                slot @ None => {
+                    self.active.push(field);
+                    slot.insert(TextArena::empty_rows(row, self.ts.capacity()))
+                }
+            };
+            arena.bytes.extend_from_slice(value.as_bytes());
         }
+        for field in &self.active {
+            if let Some(arena) = &mut self.text[*field as usize] {
+                arena.end_row();
+            }
+        }
+        self.zeros.push(0);
         self.ts.push(record.ts);
         self.duration.push(record.duration);
         self.src_addr.extend_from_slice(&octets(record.src));
@@ -200,9 +228,6 @@ impl FlowBatch {
         self.dns_qtype.push(record.dns_qtype);
         self.dns_rcode.push(record.dns_rcode.unwrap_or(u16::MAX));
         self.http_status.push(record.http_status);
-        for (field, arena) in TextField::ALL.iter().zip(&mut self.text) {
-            arena.push(record.text.raw(*field));
-        }
         self.flow_id.push(record.flow_id);
         self.peer_institution
             .push(placement.peer_institution.unwrap_or(NO_INSTITUTION));
@@ -222,15 +247,17 @@ impl FlowBatch {
         let rows = rows.start.min(self.len())..rows.end.min(self.len());
         text.clear();
         for field in fields {
-            if let Some(arena) = self.text.get(*field as usize) {
-                text.push(TextColumnView {
-                    field: (*field).into(),
-                    // Offsets of the range, into the whole arena: the
-                    // contract allows offsets that do not start at zero.
-                    offsets: &arena.offsets[rows.start..=rows.end],
-                    bytes: &arena.bytes,
-                });
-            }
+            let (offsets, bytes): (&[u32], &[u8]) = match &self.text[*field as usize] {
+                Some(arena) => (&arena.offsets, &arena.bytes),
+                None => (&self.zeros, &[]),
+            };
+            text.push(TextColumnView {
+                field: (*field).into(),
+                // Offsets of the range, into the whole arena: the
+                // contract allows offsets that do not start at zero.
+                offsets: &offsets[rows.start..=rows.end],
+                bytes,
+            });
         }
         let r = rows.clone();
         BatchView {
@@ -271,12 +298,14 @@ impl FlowBatch {
 
     /// Text value of `row`.
     pub fn text(&self, row: usize, field: TextField) -> Option<&str> {
-        self.text.get(field as usize)?.get(row)
+        self.text[field as usize].as_ref()?.get(row)
     }
 
     /// Whether any row carries `field`.
     pub fn has_text(&self, field: TextField) -> bool {
-        self.text.get(field as usize).is_some_and(|a| !a.is_empty())
+        self.text[field as usize]
+            .as_ref()
+            .is_some_and(|a| !a.bytes.is_empty())
     }
 
     /// Record kind of `row`.

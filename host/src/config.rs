@@ -12,6 +12,7 @@
 //! format = "auto"          # auto, zeek, zeek-json, eve, csv
 //! batch_rows = 4096
 //! flush_interval = "200ms"
+//! parse_threads = 0        # 0: one per core
 //!
 //! [scope]
 //! exclude = ["192.0.2.0/24"]
@@ -117,6 +118,7 @@ struct IngestFile {
     #[serde(default, with = "humantime_serde")]
     flush_interval: Option<Duration>,
     max_line_bytes: Option<usize>,
+    parse_threads: Option<usize>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -179,6 +181,9 @@ pub enum InstitutionsSource {
     File(PathBuf),
 }
 
+/// Most parse threads a run may ask for.
+pub const MAX_PARSE_THREADS: usize = 64;
+
 /// Ingest settings.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct IngestConfig {
@@ -190,6 +195,8 @@ pub struct IngestConfig {
     pub flush_interval: Duration,
     /// Longer lines are skipped and counted.
     pub max_line_bytes: usize,
+    /// Threads that parse, scope and batch lines; 0 for one per core.
+    pub parse_threads: usize,
 }
 
 impl Default for IngestConfig {
@@ -199,6 +206,7 @@ impl Default for IngestConfig {
             batch_rows: DEFAULT_BATCH_ROWS,
             flush_interval: DEFAULT_FLUSH_INTERVAL,
             max_line_bytes: DEFAULT_MAX_LINE_BYTES,
+            parse_threads: 0,
         }
     }
 }
@@ -317,6 +325,13 @@ impl Config {
                 format!("{max_line_bytes} is below the minimum of 1024"),
             ));
         }
+        let parse_threads = file.ingest.parse_threads.unwrap_or(defaults.parse_threads);
+        if parse_threads > MAX_PARSE_THREADS {
+            return Err(invalid(
+                "ingest.parse_threads",
+                format!("{parse_threads} is above the maximum of {MAX_PARSE_THREADS}"),
+            ));
+        }
 
         let mut failure = FailurePolicy::default();
         let runtime = &file.runtime;
@@ -360,6 +375,7 @@ impl Config {
                 batch_rows,
                 flush_interval,
                 max_line_bytes,
+                parse_threads,
             },
             exclude: file.scope.exclude,
             country_db: file.enrich.country_db.as_deref().map(resolve),

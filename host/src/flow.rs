@@ -7,6 +7,8 @@ use std::borrow::Cow;
 use std::fmt;
 use std::net::IpAddr;
 
+use smallvec::SmallVec;
+
 /// Microseconds since the Unix epoch, UTC.
 pub type Micros = i64;
 
@@ -206,28 +208,60 @@ impl fmt::Display for TextField {
     }
 }
 
-/// Text values of one record, indexed by [`TextField`]; an empty value means
-/// absent.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct TextValues<'a>([Cow<'a, str>; TextField::COUNT]);
+/// Text values of one record. A record carries a handful of the
+/// [`TextField`]s, so only those present are kept, inline: a record is
+/// moved several times on its way into a batch, and a full table of every
+/// field made it five times larger. An empty value means absent.
+#[derive(Debug, Clone, Default)]
+pub struct TextValues<'a>(SmallVec<[(TextField, Cow<'a, str>); 6]>);
 
 impl<'a> TextValues<'a> {
     /// The value of `field`, if present.
     pub fn get(&self, field: TextField) -> Option<&str> {
-        let value = &self.0[field as usize];
-        (!value.is_empty()).then_some(value.as_ref())
+        self.0
+            .iter()
+            .find(|(f, _)| *f == field)
+            .map(|(_, value)| value.as_ref())
     }
 
     /// Sets `field`; an empty value clears it.
     pub fn set(&mut self, field: TextField, value: impl Into<Cow<'a, str>>) {
-        self.0[field as usize] = value.into();
+        let value = value.into();
+        let slot = self.0.iter().position(|(f, _)| *f == field);
+        match (slot, value.is_empty()) {
+            (Some(i), true) => {
+                self.0.remove(i);
+            }
+            (Some(i), false) => {
+                if let Some(entry) = self.0.get_mut(i) {
+                    entry.1 = value;
+                }
+            }
+            (None, true) => {}
+            (None, false) => self.0.push((field, value)),
+        }
     }
 
     /// The raw value of `field` (empty when absent).
     pub fn raw(&self, field: TextField) -> &str {
-        &self.0[field as usize]
+        self.get(field).unwrap_or_default()
+    }
+
+    /// The fields present and their values, in the order they were set.
+    pub fn iter(&self) -> impl Iterator<Item = (TextField, &str)> {
+        self.0.iter().map(|(field, value)| (*field, value.as_ref()))
     }
 }
+
+/// Equal when the same fields carry the same values, whatever the order in
+/// which a parser set them.
+impl PartialEq for TextValues<'_> {
+    fn eq(&self, other: &Self) -> bool {
+        self.0.len() == other.0.len() && self.iter().all(|(f, v)| other.get(f) == Some(v))
+    }
+}
+
+impl Eq for TextValues<'_> {}
 
 /// One parsed flow or protocol event, before scoping and enrichment.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -25,14 +25,14 @@ use super::{Parsed, SkipReason};
 use crate::flow::{FlowRecord, Kind, proto_number};
 
 /// Parses one CSV stream.
-#[derive(Debug, Default)]
+#[derive(Debug, Clone, Default)]
 pub(crate) struct CsvParser {
     columns: Option<Columns>,
     /// Byte ranges of the fields of the current line; reused across lines.
     spans: Vec<(usize, usize)>,
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug, Clone, Default)]
 struct Columns {
     count: usize,
     date: usize,
@@ -48,6 +48,19 @@ struct Columns {
 }
 
 impl CsvParser {
+    /// Whether `line` may change the parser's state: every line until the
+    /// header, then any line that could be another header (it names both
+    /// address columns, so it says `ip` at least twice, in any case). A data
+    /// line taken for one costs nothing but an earlier cut.
+    pub(crate) fn may_change_state(&self, line: &[u8]) -> bool {
+        self.columns.is_none()
+            || line
+                .windows(2)
+                .filter(|w| w.eq_ignore_ascii_case(b"ip"))
+                .nth(1)
+                .is_some()
+    }
+
     pub(crate) fn parse<'a>(&mut self, line: &'a [u8]) -> Result<Parsed<'a>, LineError> {
         let line = std::str::from_utf8(line).map_err(|_| LineError::invalid_utf8(None))?;
         split(line, &mut self.spans)?;

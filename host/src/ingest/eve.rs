@@ -25,7 +25,7 @@ use super::{Parsed, SkipReason};
 use crate::flow::{ConnState, FlowRecord, Kind, TextField, proto_number};
 
 /// Parses Suricata EVE lines; it keeps no state between lines.
-#[derive(Debug, Default)]
+#[derive(Debug, Clone, Default)]
 pub(crate) struct EveParser;
 
 impl EveParser {

@@ -165,8 +165,10 @@ impl SkipReason {
 
 /// Parses the lines of one input, in order. It keeps the state a format
 /// needs across lines (the Zeek header, the CSV columns, the detected
-/// format), so each input needs its own parser.
-#[derive(Debug)]
+/// format), so each input needs its own parser. A clone carries that
+/// state: the lines after a [`LineParser::changes_state`] line can be parsed
+/// on another thread by a clone taken once that line was parsed.
+#[derive(Debug, Clone)]
 pub struct LineParser {
     /// The input's name, a hint for detection and Zeek log types.
     name: String,
@@ -174,7 +176,7 @@ pub struct LineParser {
     inner: Inner,
 }
 
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 enum Inner {
     Undetected,
     ZeekTsv(zeek::TsvParser),
@@ -216,6 +218,21 @@ impl LineParser {
             Inner::ZeekJson(_) => Format::ZeekJson,
             Inner::Eve(_) => Format::Eve,
             Inner::Csv(_) => Format::Csv,
+        }
+    }
+
+    /// Whether parsing `line` may change how the lines after it are parsed:
+    /// any line until the format is known, Zeek `#` headers, CSV header
+    /// rows. Every other line leaves the parser as it was.
+    pub fn changes_state(&self, line: &[u8]) -> bool {
+        if !self.started {
+            return true;
+        }
+        match &self.inner {
+            Inner::Undetected => true,
+            Inner::ZeekTsv(_) => zeek::TsvParser::is_header(line),
+            Inner::Csv(parser) => parser.may_change_state(line),
+            Inner::ZeekJson(_) | Inner::Eve(_) => false,
         }
     }
 

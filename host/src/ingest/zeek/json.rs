@@ -16,7 +16,7 @@ use crate::ingest::error::{LineError, LineErrorKind};
 use crate::ingest::{Parsed, SkipReason};
 
 /// Parses one stream of Zeek JSON lines.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub(crate) struct JsonParser {
     /// From the file name.
     hint: LogHint,

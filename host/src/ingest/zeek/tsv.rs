@@ -17,7 +17,7 @@ use crate::ingest::error::{LineError, LineErrorKind};
 use crate::ingest::{Parsed, SkipReason};
 
 /// Parses one Zeek TSV stream.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub(crate) struct TsvParser {
     /// From the file name, for logs without `#path`.
     hint: LogHint,
@@ -32,7 +32,7 @@ pub(crate) struct TsvParser {
 }
 
 /// The columns of the current log, resolved from `#fields`.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 struct Layout {
     /// `None` when the log is not one kansoku maps.
     log: Option<LogType>,
@@ -53,6 +53,12 @@ impl TsvParser {
             layout: None,
             ends: Vec::new(),
         }
+    }
+
+    /// Whether `line` is a `#` header line, the only kind that changes the
+    /// parser's state.
+    pub(crate) fn is_header(line: &[u8]) -> bool {
+        line.iter().find(|&&c| c != b' ' && c != b'\t') == Some(&b'#')
     }
 
     #[inline]

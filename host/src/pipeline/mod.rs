@@ -16,28 +16,30 @@
 //! time every [`TICK_EVERY`] and once more at the end of the input, a day
 //! past the last flow, to close every window.
 
+mod ingest;
+mod parse;
+
 use std::io::Write;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, bounded};
+use crossbeam_channel::{Receiver, Sender, bounded, unbounded};
 
-use crate::batch::{FlowBatch, Placement};
+use crate::batch::FlowBatch;
 use crate::config::{Config, InstitutionsSource};
 use crate::enrich::{CountryCache, CountryDb, EnrichError};
-use crate::flow::{FlowRecord, Micros};
-use crate::ingest::{
-    InputPath, LineError, LineItem, LineParser, LineSplitter, Parsed, SourceEvent, SourceReader,
-};
+use crate::flow::Micros;
+use crate::ingest::{InputPath, SourceReader};
 use crate::plugins::{
     EngineEvent, LoadedPlugin, PluginError, PluginStats, PluginWorker, Rejection, Runtime,
     RuntimeConfig, TrapKind, Verdict,
 };
-use crate::scope::{DropReason, Institutions, Scope, ScopeError};
-use crate::summary::{InputSummary, MAX_QUOTED_ERRORS, PluginSummary, Summary};
+use crate::scope::{Institutions, Scope, ScopeError};
+use crate::summary::{PluginSummary, Summary};
 use crate::triage::{AlertWriter, Origin, Triage};
+use ingest::Ingest;
 
 /// Data time between plugin ticks.
 pub const TICK_EVERY: Duration = Duration::from_secs(60);
@@ -53,7 +55,7 @@ const WORKER_QUEUE: usize = 4;
 const LOGGED_ERRORS_PER_INPUT: u64 = 10;
 
 /// The institutions file compiled into the binary.
-pub const BUNDLED_INSTITUTIONS: &str = include_str!("../../data/institutions.toml");
+pub const BUNDLED_INSTITUTIONS: &str = include_str!("../../../data/institutions.toml");
 
 /// Why a run could not start.
 #[derive(Debug, thiserror::Error)]
@@ -158,6 +160,14 @@ impl Engine {
         &self.config
     }
 
+    /// Parse threads for a run: as configured, or one per core.
+    fn parse_threads(&self) -> usize {
+        match self.config.ingest.parse_threads {
+            0 => thread::available_parallelism().map_or(1, std::num::NonZero::get),
+            n => n,
+        }
+    }
+
     /// Streams `inputs` through the plugins and writes alerts to `out`.
     /// With `progress`, files show a progress bar on a terminal.
     ///
@@ -204,9 +214,25 @@ impl Engine {
                 senders.push(tx);
             }
             drop(out_tx);
-            let mut ingest = Ingest::new(self, &senders);
+            let (unit_tx, unit_rx) = unbounded::<parse::Unit>();
+            let (parsed_tx, parsed_rx) = unbounded::<parse::Output>();
+            let threads = self.parse_threads();
+            for i in 0..threads {
+                let (units, outputs) = (unit_rx.clone(), parsed_tx.clone());
+                let countries = self.countries.clone().map(CountryCache::new);
+                let scope = &self.scope;
+                let spawned = thread::Builder::new()
+                    .name(format!("kansoku-parse-{i}"))
+                    .spawn_scoped(s, move || parse::run(scope, countries, &units, &outputs));
+                if let Err(e) = spawned {
+                    tracing::error!(error = %e, "cannot start a parse thread; going on with fewer");
+                }
+            }
+            // Only the threads hold these now: the channels close with them.
+            drop((unit_rx, parsed_tx));
+            let mut ingest = Ingest::new(self, &senders, unit_tx, parsed_rx, threads);
             ingest.run(&source);
-            let mut summary = ingest.summary;
+            let mut summary = ingest.finish();
             drop(senders);
             // Workers end when their queue closes; the output thread when
             // every worker has ended. Only then are the counters final.
@@ -355,220 +381,5 @@ fn plugin_summary(plugin: &LoadedPlugin, stats: &PluginStats) -> PluginSummary {
         poison_flows: load(&stats.poison_flows),
         quarantines: load(&stats.quarantines),
         busy: Duration::from_nanos(load(&stats.busy_ns)),
-    }
-}
-
-/// The ingest stage, on the caller's thread.
-struct Ingest<'e> {
-    engine: &'e Engine,
-    senders: &'e [Sender<Work>],
-    batch: FlowBatch,
-    countries: Option<CountryCache>,
-    summary: Summary,
-    /// Newest flow time seen.
-    watermark: Option<Micros>,
-    next_tick: Micros,
-    /// Every plugin thread is gone.
-    stopped: bool,
-}
-
-/// The per-input state of ingest.
-struct Current {
-    input: usize,
-    parser: LineParser,
-    splitter: LineSplitter,
-}
-
-impl<'e> Ingest<'e> {
-    fn new(engine: &'e Engine, senders: &'e [Sender<Work>]) -> Self {
-        Self {
-            engine,
-            senders,
-            batch: FlowBatch::with_capacity(engine.config.ingest.batch_rows),
-            countries: engine.countries.clone().map(CountryCache::new),
-            summary: Summary::default(),
-            watermark: None,
-            next_tick: Micros::MIN,
-            stopped: false,
-        }
-    }
-
-    fn run(&mut self, source: &Receiver<SourceEvent>) {
-        let ingest = &self.engine.config.ingest;
-        let mut current: Option<Current> = None;
-        while !self.stopped {
-            let event = match source.recv_timeout(ingest.flush_interval) {
-                Ok(event) => event,
-                Err(RecvTimeoutError::Timeout) => {
-                    self.dispatch();
-                    continue;
-                }
-                Err(RecvTimeoutError::Disconnected) => break,
-            };
-            match event {
-                SourceEvent::Start { input, name } => {
-                    current = Some(Current {
-                        input,
-                        parser: LineParser::new(ingest.format, &name),
-                        splitter: LineSplitter::new(ingest.max_line_bytes),
-                    });
-                    self.summary.inputs.push(InputSummary {
-                        name,
-                        ..InputSummary::default()
-                    });
-                }
-                SourceEvent::Chunk { input, data } => {
-                    if let Some(c) = current.as_mut().filter(|c| c.input == input) {
-                        let Current {
-                            parser, splitter, ..
-                        } = c;
-                        splitter.push(&data, |item| self.line(input, parser, item));
-                    }
-                }
-                SourceEvent::End { input } | SourceEvent::Failed { input, .. } => {
-                    if let Some(mut c) = current.take().filter(|c| c.input == input) {
-                        let Current {
-                            parser, splitter, ..
-                        } = &mut c;
-                        splitter.finish(|item| self.line(input, parser, item));
-                        if let Some(summary) = self.summary.inputs.last_mut() {
-                            summary.lines = splitter.lines();
-                            summary.format = parser.format().to_string();
-                        }
-                    }
-                    if let SourceEvent::Failed { error, .. } = event
-                        && let Some(summary) = self.summary.inputs.last_mut()
-                    {
-                        tracing::error!(input = %summary.name, %error, "input abandoned");
-                        summary.failed = Some(error);
-                    }
-                }
-            }
-        }
-        self.dispatch();
-        if let Some(watermark) = self.watermark {
-            let horizon = i64::try_from(END_OF_INPUT_HORIZON.as_micros()).unwrap_or(i64::MAX);
-            self.send(Work::Tick(watermark.saturating_add(horizon)));
-        }
-    }
-
-    fn line(&mut self, input: usize, parser: &mut LineParser, item: LineItem<'_>) {
-        match item {
-            LineItem::TooLong { number, len } => self.bad_line(
-                number,
-                &LineError::too_long(len, self.engine.config.ingest.max_line_bytes),
-            ),
-            LineItem::Line { number, bytes } => match parser.parse(bytes) {
-                Ok(Parsed::Record(record)) => self.record(&record, input, number),
-                Ok(Parsed::Skip(reason)) => {
-                    if let Some(summary) = self.summary.inputs.last_mut() {
-                        *summary.skipped.entry(reason.as_str()).or_insert(0) += 1;
-                    }
-                }
-                Err(error) => self.bad_line(number, &error),
-            },
-        }
-    }
-
-    fn bad_line(&mut self, number: u64, error: &LineError) {
-        let Some(input) = self.summary.inputs.last_mut() else {
-            return;
-        };
-        *input.bad_lines.entry(error.reason()).or_insert(0) += 1;
-        let count = input.bad_line_count();
-        if count <= LOGGED_ERRORS_PER_INPUT {
-            tracing::warn!(reason = error.reason(), "{}:{number}: {error}", input.name);
-        } else if count == LOGGED_ERRORS_PER_INPUT + 1 {
-            tracing::warn!(
-                "{}: further bad lines are counted, not logged; see the summary",
-                input.name
-            );
-        }
-        if self.summary.first_errors.len() < MAX_QUOTED_ERRORS {
-            let quoted = format!("{}:{number}: {error}", input.name);
-            self.summary.first_errors.push(quoted);
-        }
-    }
-
-    fn record(&mut self, record: &FlowRecord<'_>, input: usize, line: u64) {
-        self.summary.flows_read += 1;
-        if let Some(summary) = self.summary.inputs.last_mut() {
-            summary.records += 1;
-        }
-        let attribution = match self.engine.scope.classify(record.src, record.dst) {
-            Ok(attribution) => attribution,
-            Err(reason) => {
-                self.drop_flow(reason);
-                return;
-            }
-        };
-        // A country the input carried (CSV exports) wins over a lookup.
-        let mut country = |given: Option<[u8; 2]>, ip| {
-            given.or_else(|| self.countries.as_mut().and_then(|c| c.lookup(ip)))
-        };
-        let src_country = country(record.src_country, record.src);
-        let dst_country = country(record.dst_country, record.dst);
-        let placement = Placement {
-            institution: attribution.institution,
-            peer_institution: attribution.peer,
-            direction: attribution.direction,
-            src_country,
-            dst_country,
-            input: u16::try_from(input).unwrap_or(u16::MAX),
-            line,
-        };
-        self.batch.push(record, &placement);
-        self.summary.flows_kept += 1;
-        if self.batch.len() >= self.engine.config.ingest.batch_rows {
-            self.dispatch();
-        }
-    }
-
-    fn drop_flow(&mut self, reason: DropReason) {
-        *self.summary.dropped.entry(reason.label()).or_insert(0) += 1;
-    }
-
-    /// Sends the batch to every plugin, then a tick when data time has
-    /// moved on far enough.
-    fn dispatch(&mut self) {
-        if self.batch.is_empty() {
-            return;
-        }
-        let rows = self.engine.config.ingest.batch_rows;
-        let batch = Arc::new(std::mem::replace(
-            &mut self.batch,
-            FlowBatch::with_capacity(rows),
-        ));
-        self.summary.batches += 1;
-        let newest = batch.max_ts();
-        self.send(Work::Batch(batch));
-        if let Some(newest) = newest {
-            let watermark = self.watermark.map_or(newest, |w| w.max(newest));
-            self.watermark = Some(watermark);
-            if watermark >= self.next_tick {
-                if self.next_tick != Micros::MIN {
-                    self.send(Work::Tick(watermark));
-                }
-                let every = i64::try_from(TICK_EVERY.as_micros()).unwrap_or(i64::MAX);
-                self.next_tick = watermark.saturating_add(every);
-            }
-        }
-    }
-
-    fn send(&mut self, work: Work) {
-        let mut alive = 0;
-        for tx in self.senders {
-            let work = match &work {
-                Work::Batch(batch) => Work::Batch(batch.clone()),
-                Work::Tick(now) => Work::Tick(*now),
-            };
-            if tx.send(work).is_ok() {
-                alive += 1;
-            }
-        }
-        if alive == 0 {
-            // The output failed and every plugin thread ended: stop reading.
-            self.stopped = true;
-        }
     }
 }
