@@ -57,6 +57,16 @@ struct Run {
 }
 
 fn run(dir: &Path, institutions: &str, plugins: Vec<PluginSpec>, inputs: Vec<PathBuf>) -> Run {
+    run_with(dir, institutions, plugins, inputs, |_| {})
+}
+
+fn run_with(
+    dir: &Path,
+    institutions: &str,
+    plugins: Vec<PluginSpec>,
+    inputs: Vec<PathBuf>,
+    tweak: impl FnOnce(&mut Config),
+) -> Run {
     let path = dir.join("institutions.toml");
     std::fs::write(&path, institutions).unwrap();
     let mut config = Config {
@@ -67,6 +77,7 @@ fn run(dir: &Path, institutions: &str, plugins: Vec<PluginSpec>, inputs: Vec<Pat
     config.failure.backoff = Duration::ZERO;
     config.failure.quarantine_after = 2;
     config.ingest.batch_rows = 32;
+    tweak(&mut config);
     let engine = Engine::prepare(config).unwrap();
     let out = Shared::default();
     let summary = engine
@@ -331,4 +342,163 @@ fn bad_lines_are_counted_with_their_place_and_the_run_goes_on() {
     assert_eq!(s.inputs[2].records, 201);
     // Two lines were spoilt, one was added.
     assert_eq!(broken.records, 201 - 2);
+}
+
+const EVERYONE: &str = r#"
+[[institution]]
+id = "everyone"
+name = "The Whole Internet"
+prefixes = ["0.0.0.0/0", "::/0"]
+contact = "soc@everyone.example"
+"#;
+
+/// Several Zeek logs in one stream, each with its own header block, and a
+/// bad line in the middle of the second: the parse threads must pick up
+/// every header change and every line number.
+fn concatenated_zeek(dir: &Path) -> PathBuf {
+    let mut bytes = Vec::new();
+    for log in ["conn", "dns", "ssl", "http", "files"] {
+        let text = std::fs::read(fixture(&format!("zeek/rita-proxy/{log}.log"))).unwrap();
+        bytes.extend_from_slice(&text);
+        if log == "dns" {
+            bytes.extend_from_slice(b"1331901000.0\tCbad\tnot-an-address\n");
+        }
+    }
+    let path = dir.join("rita-proxy-all.log");
+    std::fs::write(&path, bytes).unwrap();
+    path
+}
+
+#[test]
+fn parse_threads_change_nothing_a_run_reports_nor_its_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let inputs = vec![
+        concatenated_zeek(dir.path()),
+        fixture("eve/test6-head1500.json.gz"),
+        fixture("csv/eve-flows.csv"),
+        fixture("zeek/slips-test9/dns.log"),
+    ];
+    let once = |threads: usize, rows: usize| {
+        run_with(
+            dir.path(),
+            EVERYONE,
+            vec![chaos("echo")],
+            inputs.clone(),
+            |config| {
+                config.ingest.parse_threads = threads;
+                config.ingest.batch_rows = rows;
+            },
+        )
+    };
+    let serial = once(1, 4096);
+    let s = &serial.summary;
+    assert!(s.flows_kept > 3_000, "{s}");
+    assert_eq!(s.inputs[0].bad_line_count(), 1, "{s}");
+    assert!(
+        s.inputs[0].skipped.get("header").is_some_and(|&n| n >= 40),
+        "{s}"
+    );
+    let echoes = serial
+        .alerts
+        .iter()
+        .filter(|a| a["kansoku"]["rule_id"] == "echo")
+        .count();
+    assert_eq!(echoes as u64, s.flows_kept, "one echo per flow");
+
+    // Batches are cut where units are, whatever the number of threads, so
+    // the same batch size must give the same bytes; ticks (which chaos
+    // answers) fall at batch edges, so other sizes give other ticks.
+    for rows in [4096, 7, 100] {
+        let one = once(1, rows);
+        for threads in [2, 4] {
+            let parallel = once(threads, rows);
+            let p = &parallel.summary;
+            assert_eq!(p.flows_read, s.flows_read, "{threads} threads");
+            assert_eq!(p.flows_kept, s.flows_kept, "{threads} threads");
+            assert_eq!(p.dropped, s.dropped, "{threads} threads");
+            assert_eq!(p.first_errors, s.first_errors, "{threads} threads");
+            for (a, b) in p.inputs.iter().zip(&s.inputs) {
+                assert_eq!(
+                    (
+                        &a.name,
+                        &a.format,
+                        a.lines,
+                        a.records,
+                        &a.skipped,
+                        &a.bad_lines
+                    ),
+                    (
+                        &b.name,
+                        &b.format,
+                        b.lines,
+                        b.records,
+                        &b.skipped,
+                        &b.bad_lines
+                    ),
+                );
+            }
+            if let Some((a, b)) = parallel
+                .alerts
+                .iter()
+                .zip(&one.alerts)
+                .find(|(a, b)| a != b)
+            {
+                panic!("{threads} threads, {rows} rows:\n{a}\n{b}");
+            }
+            assert!(
+                parallel.bytes == one.bytes,
+                "{threads} threads, {rows} rows: alerts differ"
+            );
+        }
+    }
+}
+
+#[test]
+fn a_slow_stream_reaches_the_plugins_before_its_batch_fills() {
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = dir.path().join("conn.log");
+    let made = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap();
+    assert!(made.success());
+    let institutions = dir.path().join("institutions.toml");
+    std::fs::write(&institutions, HONEYPOT).unwrap();
+    let mut config = Config {
+        institutions: InstitutionsSource::File(institutions),
+        plugins: vec![chaos("echo")],
+        ..Config::default()
+    };
+    config.ingest.flush_interval = Duration::from_millis(50);
+    let engine = Engine::prepare(config).unwrap();
+    let log = std::fs::read_to_string(scan_log(dir.path(), "scan.log")).unwrap();
+    let (header, body): (Vec<&str>, Vec<&str>) = log.lines().partition(|l| l.starts_with('#'));
+    let out = Shared::default();
+
+    std::thread::scope(|s| {
+        let run = s.spawn(|| {
+            engine.run(
+                vec![InputPath::File(fifo.clone())],
+                Box::new(out.clone()),
+                false,
+            )
+        });
+        let mut writer = std::fs::OpenOptions::new().write(true).open(&fifo).unwrap();
+        writeln!(writer, "{}\n{}", header.join("\n"), body[0]).unwrap();
+        writer.flush().unwrap();
+        // One flow, far from a full batch, with the input still open.
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        while out.0.lock().unwrap().is_empty() && std::time::Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        let early = out.0.lock().unwrap().clone();
+        writeln!(writer, "{}", body[1]).unwrap();
+        drop(writer);
+        let summary = run.join().unwrap().unwrap();
+        assert!(
+            String::from_utf8_lossy(&early).contains("\"rule_id\":\"echo\""),
+            "the first flow was not flushed while the input stayed open"
+        );
+        assert_eq!(summary.flows_kept, 2);
+    });
 }

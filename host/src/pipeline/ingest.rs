@@ -9,10 +9,11 @@
 //! ```
 //!
 //! A unit ends after [`IngestConfig::batch_rows`] lines, at the end of an
-//! input, when it has waited the flush interval, and after any line that
-//! changes the parser's state (a Zeek header, the line the format is told
-//! by): the next unit starts from a copy of the parser taken after it. The
-//! cutter keeps its own parser for that, and feeds it only those lines.
+//! input, or when it has waited the flush interval. It starts from a copy
+//! of the parser as the lines before it left it: the cutter keeps a parser
+//! of its own and feeds it only the lines that change its state (Zeek
+//! headers, the line the format is told by), so they are parsed twice, a
+//! handful per input, and every other line once, on a parse thread.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -215,12 +216,13 @@ impl<'e> Ingest<'e> {
         open.bytes.extend_from_slice(bytes);
         open.bytes.push(b'\n');
         open.lines += 1;
+        let full = open.lines >= rows;
         if changes_state {
-            // The unit holds the line with the state before it; the next
-            // one starts from the state after it.
-            self.cut(c);
+            // The unit's own copy replays the line where it lies; this one
+            // keeps the state the next unit starts from.
             let _ = c.parser.parse(bytes);
-        } else if open.lines >= rows {
+        }
+        if full {
             self.cut(c);
         }
     }
@@ -230,6 +232,7 @@ impl<'e> Ingest<'e> {
         if let Some(open) = c.open.take() {
             let body = Body::Lines {
                 first: open.first,
+                count: open.lines,
                 bytes: open.bytes,
                 parser: Box::new(open.parser),
             };

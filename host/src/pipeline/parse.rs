@@ -30,10 +30,11 @@ pub(super) struct Unit {
 
 #[derive(Debug)]
 pub(super) enum Body {
-    /// Consecutive lines, each followed by `\n`, numbered from `first`,
-    /// and the parser as it was before the first of them.
+    /// `count` consecutive lines, each followed by `\n`, numbered from
+    /// `first`, and the parser as it was before the first of them.
     Lines {
         first: u64,
+        count: usize,
         bytes: Vec<u8>,
         parser: Box<LineParser>,
     },
@@ -79,19 +80,19 @@ fn parse(unit: Unit, scope: &Scope, mut countries: Option<&mut CountryCache>) ->
         slot: unit.slot,
         ..Output::default()
     };
-    let (first, bytes, mut parser) = match unit.body {
+    let (first, count, bytes, mut parser) = match unit.body {
         Body::Lines {
             first,
+            count,
             bytes,
             parser,
-        } => (first, bytes, parser),
+        } => (first, count, bytes, parser),
         Body::TooLong { number, error } => {
             output.bad_lines.push((number, error));
             return output;
         }
     };
-    let lines = bytes.iter().filter(|&&b| b == b'\n').count();
-    output.batch = FlowBatch::with_capacity(lines);
+    output.batch = FlowBatch::with_capacity(count);
     let input = u16::try_from(unit.input).unwrap_or(u16::MAX);
     let mut rest = bytes.as_slice();
     let mut number = first;

@@ -162,7 +162,7 @@ impl Scanners {
         port: u16,
         ts: Timestamp,
     ) -> Vec<Crossed> {
-        if !self.sources.contains_key(&key) && self.sources.len() >= rules.max_sources {
+        if self.sources.len() >= rules.max_sources && !self.sources.contains_key(&key) {
             self.make_room(rules, ts);
         }
         let window_us = i64::from(rules.window_secs) * 1_000_000;
@@ -184,9 +184,6 @@ impl Scanners {
         } else {
             window.start = first;
         }
-        let Some(window) = self.sources.get_mut(&key) else {
-            return Vec::new();
-        };
         window.last_seen = window.last_seen.max(ts);
         window.attempts = window.attempts.saturating_add(1);
         let Some((ports, hosts)) = window.targets.insert(dst, port, rules.max_targets) else {
