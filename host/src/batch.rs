@@ -425,4 +425,34 @@ mod tests {
         let (start, end) = (column.offsets[0] as usize, column.offsets[2] as usize);
         assert_eq!(&column.bytes[start..end], b"bb.exampleccc.example");
     }
+
+    #[test]
+    fn a_field_first_seen_mid_batch_and_one_never_seen_both_lower_every_row() {
+        let mut batch = FlowBatch::with_capacity(2);
+        batch.push(&record("192.0.2.1", "198.51.100.1", 80), &placement());
+        let mut sni = record("192.0.2.1", "198.51.100.1", 443);
+        sni.text.set(TextField::TlsSni, "www.example.org");
+        batch.push(&sni, &placement());
+        // Past the capacity, and without the field again.
+        batch.push(&record("192.0.2.1", "198.51.100.1", 22), &placement());
+
+        assert_eq!(batch.text(0, TextField::TlsSni), None);
+        assert_eq!(batch.text(1, TextField::TlsSni), Some("www.example.org"));
+        assert_eq!(batch.text(2, TextField::TlsSni), None);
+        assert!(batch.has_text(TextField::TlsSni));
+        assert!(!batch.has_text(TextField::DnsQuery));
+
+        let mut scratch = Vec::new();
+        let fields = [TextField::TlsSni, TextField::DnsQuery];
+        let view = batch.view(0..3, &fields, &mut scratch);
+        assert_eq!(view.text.len(), 2);
+        assert_eq!(view.text[0].offsets, &[0, 0, 15, 15]);
+        assert_eq!(view.text[0].bytes, b"www.example.org");
+        assert_eq!(view.text[1].offsets, &[0, 0, 0, 0]);
+        assert!(view.text[1].bytes.is_empty());
+        let mut scratch = Vec::new();
+        let tail = batch.view(2..3, &fields, &mut scratch);
+        assert_eq!(tail.text[0].offsets, &[15, 15]);
+        assert_eq!(tail.text[1].offsets, &[0, 0]);
+    }
 }

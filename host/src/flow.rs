@@ -388,6 +388,32 @@ mod tests {
     }
 
     #[test]
+    fn text_values_hold_what_is_set_and_compare_whatever_the_order() {
+        let mut a = TextValues::default();
+        a.set(TextField::DnsQuery, "example.org");
+        a.set(TextField::Service, "dns");
+        a.set(TextField::DnsQuery, "example.net");
+        assert_eq!(a.get(TextField::DnsQuery), Some("example.net"));
+        assert_eq!(a.raw(TextField::TlsSni), "");
+        let mut b = TextValues::default();
+        b.set(TextField::Service, "dns");
+        b.set(TextField::DnsQuery, "example.net");
+        assert_eq!(a, b);
+        b.set(TextField::Service, "");
+        assert_eq!(b.get(TextField::Service), None);
+        assert_eq!(
+            b.iter().collect::<Vec<_>>(),
+            [(TextField::DnsQuery, "example.net")]
+        );
+        assert_ne!(a, b);
+        // More fields than the inline slots.
+        for field in TextField::ALL {
+            a.set(field, field.name());
+        }
+        assert!(TextField::ALL.iter().all(|&f| a.get(f) == Some(f.name())));
+    }
+
+    #[test]
     fn protocol_names_and_numbers() {
         assert_eq!(proto_number("tcp"), Some(6));
         assert_eq!(proto_number("UDP"), Some(17));

@@ -308,6 +308,26 @@ mod tests {
     }
 
     #[test]
+    fn only_lines_that_change_the_parser_state_are_flagged() {
+        let mut zeek = LineParser::new(Format::Auto, "conn.log");
+        assert!(zeek.changes_state(b"#separator \\x09"));
+        let _ = zeek.parse(b"#separator \\x09");
+        assert!(zeek.changes_state(b"#fields\tts"));
+        assert!(zeek.changes_state(b" #close\t2024"));
+        assert!(!zeek.changes_state(b"1331901000.0\tCx\t10.0.0.1"));
+
+        let mut csv = LineParser::new(Format::Csv, "flows.csv");
+        assert!(csv.changes_state(b"Date,Src IP,Dst IP"));
+        let _ = csv.parse(b"Date,Src IP,Dst IP,Src Port,Dst Port,Protocol");
+        assert!(!csv.changes_state(b"2024-01-01 00:00:00,192.0.2.1,198.51.100.1,1,2,TCP"));
+        assert!(csv.changes_state(b"date,srcip,dstip"));
+
+        let mut eve = LineParser::new(Format::Auto, "eve.json");
+        let _ = eve.parse(br#"{"event_type":"flow"}"#);
+        assert!(!eve.changes_state(b"#comment"));
+    }
+
+    #[test]
     fn brimdata_dns_tsv_and_json_give_identical_records() {
         let tsv = parse_fixture(Format::Auto, "zeek/brimdata/dns.log.gz");
         let json = parse_fixture(Format::Auto, "zeek/brimdata/dns.json.gz");

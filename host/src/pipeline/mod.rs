@@ -2,17 +2,22 @@
 //! channels.
 //!
 //! ```text
-//! source thread ──chunks──→ ingest (caller's thread) ──Arc<FlowBatch>──→ one thread per plugin
-//!  (read, gunzip)            (split, parse, scope,                         (PluginWorker: sandbox,
-//!                             enrich, batch, ticks)                         retries, quarantine)
-//!                                                                               │ verdicts
-//!                                                                               ▼
-//!                                                                    output thread (triage → alerts)
+//! source thread ──chunks──→ ingest (caller's thread) ──units──→ parse threads (one per core)
+//!  (read, gunzip)            (split lines, cut units;   ←─batches─ (parse, scope, enrich, batch)
+//!                             put batches back in order,
+//!                             ticks)
+//!                                 │ Arc<FlowBatch>, in input order
+//!                                 ▼
+//!                            one thread per plugin ──verdicts──→ output thread (triage → alerts)
+//!                            (PluginWorker: sandbox,
+//!                             retries, quarantine)
 //! ```
 //!
-//! Every channel is bounded, so a slow plugin slows reading instead of
-//! filling memory. A partial batch is sent after the flush interval so a
-//! slow stream still reaches the plugins. Plugins get `tick(now)` on data
+//! Every channel is bounded, or its backlog is (units in flight), so a slow
+//! plugin slows reading instead of filling memory. Plugins see batches in
+//! input order whatever the number of parse threads (`pipeline/ingest.rs`).
+//! A partial batch is sent after the flush interval so a slow stream still
+//! reaches the plugins. Plugins get `tick(now)` on data
 //! time every [`TICK_EVERY`] and once more at the end of the input, a day
 //! past the last flow, to close every window.
 
