@@ -109,8 +109,6 @@ pub struct FlowBatch {
     text: [Option<TextArena>; TextField::COUNT],
     /// The fields that have an arena, in the order they appeared.
     active: Vec<TextField>,
-    /// `rows + 1` zeros: the offsets of a field no row carries.
-    zeros: Vec<u32>,
     // Host-only columns: never lowered to plugins.
     /// Sensor flow id (0 when none).
     pub flow_id: Vec<u64>,
@@ -165,11 +163,6 @@ impl FlowBatch {
             http_status: Vec::with_capacity(rows),
             text: Default::default(),
             active: Vec::new(),
-            zeros: {
-                let mut zeros = Vec::with_capacity(rows + 1);
-                zeros.push(0);
-                zeros
-            },
             flow_id: Vec::with_capacity(rows),
             peer_institution: Vec::with_capacity(rows),
             input: Vec::with_capacity(rows),
@@ -205,7 +198,6 @@ impl FlowBatch {
                 arena.end_row();
             }
         }
-        self.zeros.push(0);
         self.ts.push(record.ts);
         self.duration.push(record.duration);
         self.src_addr.extend_from_slice(&octets(record.src));
@@ -246,18 +238,18 @@ impl FlowBatch {
     ) -> BatchView<'a> {
         let rows = rows.start.min(self.len())..rows.end.min(self.len());
         text.clear();
+        // A field no row carries is left out, as the contract allows: a
+        // connection log lowers no text at all.
         for field in fields {
-            let (offsets, bytes): (&[u32], &[u8]) = match &self.text[*field as usize] {
-                Some(arena) => (&arena.offsets, &arena.bytes),
-                None => (&self.zeros, &[]),
-            };
-            text.push(TextColumnView {
-                field: (*field).into(),
-                // Offsets of the range, into the whole arena: the
-                // contract allows offsets that do not start at zero.
-                offsets: &offsets[rows.start..=rows.end],
-                bytes,
-            });
+            if let Some(arena) = &self.text[*field as usize] {
+                text.push(TextColumnView {
+                    field: (*field).into(),
+                    // Offsets of the range, into the whole arena: the
+                    // contract allows offsets that do not start at zero.
+                    offsets: &arena.offsets[rows.start..=rows.end],
+                    bytes: &arena.bytes,
+                });
+            }
         }
         let r = rows.clone();
         BatchView {
@@ -427,7 +419,7 @@ mod tests {
     }
 
     #[test]
-    fn a_field_first_seen_mid_batch_and_one_never_seen_both_lower_every_row() {
+    fn a_field_first_seen_mid_batch_lowers_every_row_and_one_never_seen_is_left_out() {
         let mut batch = FlowBatch::with_capacity(2);
         batch.push(&record("192.0.2.1", "198.51.100.1", 80), &placement());
         let mut sni = record("192.0.2.1", "198.51.100.1", 443);
@@ -445,14 +437,12 @@ mod tests {
         let mut scratch = Vec::new();
         let fields = [TextField::TlsSni, TextField::DnsQuery];
         let view = batch.view(0..3, &fields, &mut scratch);
-        assert_eq!(view.text.len(), 2);
+        assert_eq!(view.text.len(), 1);
         assert_eq!(view.text[0].offsets, &[0, 0, 15, 15]);
         assert_eq!(view.text[0].bytes, b"www.example.org");
-        assert_eq!(view.text[1].offsets, &[0, 0, 0, 0]);
-        assert!(view.text[1].bytes.is_empty());
         let mut scratch = Vec::new();
         let tail = batch.view(2..3, &fields, &mut scratch);
+        assert_eq!(tail.text.len(), 1);
         assert_eq!(tail.text[0].offsets, &[15, 15]);
-        assert_eq!(tail.text[1].offsets, &[0, 0]);
     }
 }

@@ -356,7 +356,10 @@ impl<'a> Builder<'a> {
         }
     }
 
-    /// Sets one field; unset fields are simply not passed.
+    /// Sets one field; unset fields are simply not passed. Inlined into
+    /// each parser's field loop, where the value's shape is known, so the
+    /// `Value` wrapping folds away.
+    #[inline(always)]
     pub(crate) fn set(&mut self, field: Field, value: Value<'a>) -> Result<(), LineError> {
         let name = field.name;
         let r = &mut self.record;
@@ -441,6 +444,7 @@ impl<'a> Builder<'a> {
     }
 }
 
+#[inline]
 fn str_value<'v>(name: &'static str, value: &'v Value<'_>) -> Result<&'v str, LineError> {
     match value {
         Value::Str(s) => Ok(s),
@@ -449,6 +453,7 @@ fn str_value<'v>(name: &'static str, value: &'v Value<'_>) -> Result<&'v str, Li
     }
 }
 
+#[inline]
 fn timestamp(name: &'static str, value: &Value<'_>) -> Result<i64, LineError> {
     let micros = match value {
         Value::Str(s) => time::parse_timestamp(s),
@@ -462,6 +467,7 @@ fn timestamp(name: &'static str, value: &Value<'_>) -> Result<i64, LineError> {
     micros.ok_or_else(|| LineError::bad_timestamp(name))
 }
 
+#[inline]
 fn duration(name: &'static str, value: &Value<'_>) -> Result<u64, LineError> {
     let micros = match value {
         Value::Str(s) => time::parse_duration(s),
@@ -472,6 +478,7 @@ fn duration(name: &'static str, value: &Value<'_>) -> Result<u64, LineError> {
     micros.ok_or_else(|| LineError::bad_number(name, "not a duration"))
 }
 
+#[inline]
 fn address(name: &'static str, value: &Value<'_>) -> Result<IpAddr, LineError> {
     match value {
         Value::Str(s) => parse_ip(s).ok_or_else(|| LineError::bad_address(name)),
@@ -522,6 +529,7 @@ fn parse_ipv4(b: &[u8]) -> Option<Ipv4Addr> {
     Some(Ipv4Addr::from(octets))
 }
 
+#[inline]
 fn count(name: &'static str, value: &Value<'_>) -> Result<u64, LineError> {
     let n = match value {
         Value::Str(s) => parse_u64(s),
@@ -532,6 +540,7 @@ fn count(name: &'static str, value: &Value<'_>) -> Result<u64, LineError> {
 }
 
 /// A number that must fit in 16 bits (ports, DNS codes, HTTP status).
+#[inline]
 fn small(name: &'static str, value: &Value<'_>, what: &'static str) -> Result<u16, LineError> {
     let n = match value {
         Value::Str(s) => parse_u64(s),

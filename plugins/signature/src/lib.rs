@@ -1,0 +1,170 @@
+//! `signature`: a built-in kansoku detector running Suricata rules over
+//! flow metadata.
+//!
+//! Rules come from the rulesets (`*.rules`, with `classification.config`,
+//! an optional `vars.toml` and dataset files; see [`ruleset`]). What a rule
+//! may inspect is what flow logs carry: the header (protocol, addresses,
+//! `$HOME_NET` as the flow's own institution, ports, direction), the `flow`
+//! keyword where the log decides it, and the sticky buffers `dns.query`,
+//! `tls.sni`, `tls.cert_subject`, `tls.cert_issuer`, `http.host`,
+//! `http.uri`, `http.user_agent`, `http.method`, `ja3.hash` and
+//! `ja3s.hash` (and their legacy forms). A rule that needs more is skipped,
+//! whole, and listed in the load report with its place and reason.
+
+pub mod engine;
+mod ranges;
+pub mod rule;
+pub mod ruleset;
+mod state;
+
+use std::collections::HashMap;
+
+use kansoku_plugin::{
+    Batch, ConfigError, Description, Detector, Finding, LoadReport, Ruleset, Severity, TextField,
+    Timestamp,
+};
+
+use engine::Index;
+use rule::Rule;
+use ruleset::{Class, Loaded};
+use state::State;
+
+/// The detector.
+#[derive(Debug, Default)]
+pub struct Signature {
+    rules: Vec<Rule>,
+    classes: HashMap<String, Class>,
+    datasets: HashMap<String, std::collections::HashSet<Vec<u8>>>,
+    index: Index,
+    state: State,
+    seen: Vec<bool>,
+    candidates: Vec<u32>,
+}
+
+/// The text fields the buffers read.
+const FIELDS: [TextField; 10] = [
+    TextField::DnsQuery,
+    TextField::TlsSni,
+    TextField::TlsSubject,
+    TextField::TlsIssuer,
+    TextField::HttpHost,
+    TextField::HttpUri,
+    TextField::HttpUserAgent,
+    TextField::HttpMethod,
+    TextField::Ja3,
+    TextField::Ja3s,
+];
+
+impl Signature {
+    /// Loads rulesets into a fresh detector.
+    pub fn with_rulesets(rulesets: &[Ruleset]) -> Result<(Self, LoadReport), ConfigError> {
+        let loaded = Loaded::load(rulesets)?;
+        let mut report = loaded.report();
+        let index = Index::build(&loaded.rules);
+        report.notes.push(index.summary());
+        let detector = Self {
+            seen: vec![false; loaded.rules.len()],
+            rules: loaded.rules,
+            classes: loaded.classes,
+            datasets: loaded.datasets,
+            index,
+            state: State::default(),
+            candidates: Vec::new(),
+        };
+        Ok((detector, report))
+    }
+
+    /// The loaded rules.
+    pub fn rules(&self) -> &[Rule] {
+        &self.rules
+    }
+
+    fn severity(&self, rule: &Rule) -> Severity {
+        let priority = rule
+            .priority
+            .or_else(|| {
+                let class = rule.classtype.as_ref()?;
+                self.classes.get(class).map(|c| c.priority)
+            })
+            .unwrap_or(3);
+        match priority {
+            0 | 1 => Severity::High,
+            2 => Severity::Medium,
+            3 => Severity::Low,
+            _ => Severity::Info,
+        }
+    }
+
+    fn finding(&self, rule: &Rule, flow: &kansoku_plugin::Flow<'_>) -> Finding {
+        let mut finding = Finding::new(flow, &rule.sid.to_string(), rule.msg.as_str())
+            .severity(self.severity(rule))
+            .evidence("gid", rule.gid)
+            .evidence("sid", rule.sid)
+            .evidence("rev", rule.rev);
+        if let Some(class) = &rule.classtype {
+            finding = finding.category(class).evidence("classtype", class);
+        }
+        if let Some(b) = rule.buffers.first()
+            && let Some(value) = engine::buffer_value(flow, b.buffer)
+        {
+            let shown: String = value.chars().take(256).collect();
+            finding = finding
+                .evidence("buffer", b.buffer.name())
+                .evidence("matched", shown);
+        }
+        finding
+    }
+}
+
+impl Detector for Signature {
+    fn describe() -> Description {
+        Description::new(env!("CARGO_PKG_NAME"), env!("CARGO_PKG_VERSION"))
+            .summary("Suricata rules over flow metadata: addresses, ports, DNS, TLS, HTTP, JA3")
+            .wants(&FIELDS)
+            .stateful()
+    }
+
+    fn configure(&mut self, rulesets: Vec<Ruleset>) -> Result<LoadReport, ConfigError> {
+        let (mut fresh, report) = Self::with_rulesets(&rulesets)?;
+        // Flowbits and thresholds belong to the flows, not the rules: keep them.
+        fresh.state = std::mem::take(&mut self.state);
+        *self = fresh;
+        Ok(report)
+    }
+
+    fn process(&mut self, batch: &Batch) -> Vec<Finding> {
+        let mut findings = Vec::new();
+        let mut candidates = std::mem::take(&mut self.candidates);
+        for flow in batch.iter() {
+            self.index
+                .candidates(&flow, &mut self.seen, &mut candidates);
+            for &id in &candidates {
+                let Some(rule) = self.rules.get(id as usize) else {
+                    continue;
+                };
+                if !engine::header_holds(rule, &flow)
+                    || !engine::buffers_hold(rule, &flow, &self.datasets)
+                {
+                    continue;
+                }
+                if !self.state.flowbits_hold(rule, &flow) {
+                    continue;
+                }
+                self.state.apply_flowbits(rule, &flow);
+                if rule.noalert || !self.state.threshold_allows(rule, id, &flow) {
+                    continue;
+                }
+                findings.push(self.finding(rule, &flow));
+            }
+        }
+        self.candidates = candidates;
+        findings
+    }
+
+    fn tick(&mut self, now: Timestamp) -> Vec<Finding> {
+        self.state.expire(now);
+        Vec::new()
+    }
+}
+
+kansoku_plugin::export!(Signature);

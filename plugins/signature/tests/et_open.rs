@@ -1,0 +1,339 @@
+//! The ET Open files in `rulesets/signature/` (the defaults) and
+//! `tests/fixtures/et-open/` (the rest of the shared selection), loaded
+//! whole.
+
+// Test helpers fail the test by panicking; that is their job.
+#![allow(clippy::unwrap_used, reason = "test helpers panic to fail the test")]
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+use kansoku_plugin::Ruleset;
+use signature::Signature;
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// Every ET file: the default rulesets and the gzipped fixtures.
+pub fn et_open() -> Vec<Ruleset> {
+    let mut sets = Vec::new();
+    let defaults = root().join("rulesets/signature");
+    let mut names: Vec<_> = std::fs::read_dir(&defaults)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.is_file() && !p.ends_with("README.md"))
+        .collect();
+    names.sort();
+    for path in names {
+        sets.push(Ruleset {
+            name: path.file_name().unwrap().to_string_lossy().into_owned(),
+            content: std::fs::read(&path).unwrap(),
+        });
+    }
+    let fixtures = root().join("tests/fixtures/et-open");
+    let mut names: Vec<_> = std::fs::read_dir(&fixtures)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    names.sort();
+    for path in names {
+        let mut content = Vec::new();
+        flate2::read::GzDecoder::new(std::fs::File::open(&path).unwrap())
+            .read_to_end(&mut content)
+            .unwrap();
+        let name = path.file_name().unwrap().to_string_lossy();
+        sets.push(Ruleset {
+            name: name.trim_end_matches(".gz").to_owned(),
+            content,
+        });
+    }
+    sets
+}
+
+const STICKY: &[&str] = &[
+    "dns.query",
+    "dns_query",
+    "tls.sni",
+    "tls_sni",
+    "tls.cert_subject",
+    "tls_cert_subject",
+    "tls.cert_issuer",
+    "tls_cert_issuer",
+    "http.host",
+    "http.uri",
+    "http.user_agent",
+    "http.method",
+    "http.stat_code",
+    "ja3.hash",
+    "ja3_hash",
+    "ja3s.hash",
+    "ja3s_hash",
+];
+const MODIFIERS: &[&str] = &[
+    "http_uri",
+    "http_host",
+    "http_user_agent",
+    "http_method",
+    "http_stat_code",
+];
+const NEUTRAL: &[&str] = &[
+    "msg",
+    "flow",
+    "nocase",
+    "depth",
+    "offset",
+    "distance",
+    "within",
+    "startswith",
+    "endswith",
+    "bsize",
+    "fast_pattern",
+    "dotprefix",
+    "isdataat",
+    "flowbits",
+    "threshold",
+    "detection_filter",
+    "classtype",
+    "sid",
+    "rev",
+    "gid",
+    "reference",
+    "metadata",
+    "priority",
+    "target",
+    "urilen",
+    "noalert",
+];
+const PAYLOAD: &[&str] = &[
+    "file_data",
+    "file.data",
+    "http.request_body",
+    "http_client_body",
+    "http.response_body",
+    "http_server_body",
+    "pkt_data",
+    "base64_data",
+    "byte_test",
+    "byte_jump",
+    "byte_extract",
+    "byte_math",
+    "dsize",
+    "rawbytes",
+];
+const METADATA_PROTOCOLS: &[&str] = &[
+    "ip", "tcp", "udp", "icmp", "dns", "tls", "http", "http1", "smtp",
+];
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    /// Decidable from flow metadata: must load.
+    Metadata,
+    /// Inspects payload: must be skipped as such.
+    Payload,
+    /// Something else kansoku does not carry (HTTP headers, TCP flags…).
+    Other,
+}
+
+/// What a rule needs, told from its keywords alone, independently of the
+/// parser under test.
+fn classify(rule: &str) -> (Kind, Vec<String>) {
+    let proto = rule.split_whitespace().nth(1).unwrap_or_default();
+    let options = &rule[rule.find('(').unwrap() + 1..rule.rfind(')').unwrap()];
+    let mut keywords = Vec::new();
+    let (mut start, mut escaped) = (0, false);
+    for (i, c) in options.char_indices() {
+        match c {
+            _ if escaped => escaped = false,
+            '\\' => escaped = true,
+            ';' => {
+                let part = options[start..i].trim();
+                let keyword = part.split(':').next().unwrap_or_default().trim();
+                if !keyword.is_empty() {
+                    keywords.push((keyword.to_owned(), part.to_owned()));
+                }
+                start = i + 1;
+            }
+            _ => {}
+        }
+    }
+    let names: Vec<String> = keywords.iter().map(|(k, _)| k.clone()).collect();
+    // The header is read first: a protocol flow logs do not describe is
+    // the reason, whatever the options need.
+    if !METADATA_PROTOCOLS.contains(&proto) {
+        return (Kind::Other, names);
+    }
+    if keywords.iter().any(|(k, _)| PAYLOAD.contains(&k.as_str())) {
+        return (Kind::Payload, names);
+    }
+    let mut in_buffer = false;
+    for (i, (keyword, part)) in keywords.iter().enumerate() {
+        let k = keyword.as_str();
+        if STICKY.contains(&k) {
+            in_buffer = true;
+        } else if k == "content" && !in_buffer {
+            // A payload content unless a legacy modifier follows it.
+            let moved = keywords[i + 1..]
+                .iter()
+                .take_while(|(k, _)| k != "content" && k != "pcre")
+                .any(|(k, _)| MODIFIERS.contains(&k.as_str()));
+            if !moved {
+                return (Kind::Payload, names);
+            }
+        } else if k == "pcre" {
+            let flags = part.rsplit('/').next().unwrap_or_default();
+            let named = flags.chars().any(|f| "UWVMS".contains(f));
+            if !in_buffer && !named {
+                return (Kind::Payload, names);
+            }
+            if flags.chars().any(|f| "HDCPQYIBO".contains(f)) {
+                return (Kind::Other, names);
+            }
+        } else if !(k == "content" || MODIFIERS.contains(&k) || NEUTRAL.contains(&k) || k == "pcre")
+        {
+            return (Kind::Other, names);
+        }
+    }
+    (Kind::Metadata, names)
+}
+
+fn sid_of(rule: &str) -> u32 {
+    let at = rule.find("sid:").unwrap() + 4;
+    rule[at..]
+        .chars()
+        .take_while(char::is_ascii_digit)
+        .collect::<String>()
+        .parse()
+        .unwrap()
+}
+
+#[test]
+fn every_metadata_rule_loads_and_every_payload_rule_is_skipped_with_its_reason() {
+    let sets = et_open();
+    let (detector, report) = Signature::with_rulesets(&sets).unwrap();
+    let loaded: HashSet<u32> = detector.rules().iter().map(|r| r.sid).collect();
+    let skipped: HashMap<u32, &str> = report
+        .skipped
+        .iter()
+        .map(|s| {
+            (
+                s.id.trim_start_matches("sid:").parse().unwrap(),
+                s.reason.as_str(),
+            )
+        })
+        .collect();
+
+    let (mut enabled, mut by_kind) = (0usize, BTreeMap::<&str, usize>::new());
+    let mut wrong = Vec::new();
+    for set in sets.iter().filter(|s| s.name.ends_with(".rules")) {
+        let text = String::from_utf8(set.content.clone()).unwrap();
+        for (n, line) in text.lines().enumerate() {
+            if !["alert ", "drop ", "pass ", "reject "]
+                .iter()
+                .any(|a| line.starts_with(a))
+            {
+                continue;
+            }
+            enabled += 1;
+            let sid = sid_of(line);
+            let (kind, keywords) = classify(line);
+            let is_loaded = loaded.contains(&sid);
+            assert!(
+                is_loaded != skipped.contains_key(&sid),
+                "{}:{}: sid {sid} must be loaded or skipped, once",
+                set.name,
+                n + 1
+            );
+            let ok = match kind {
+                // The regex crate has no backreferences or lookaround: the
+                // one documented way a metadata rule may still be skipped.
+                Kind::Metadata => is_loaded || skipped[&sid].starts_with("pcre not supported"),
+                Kind::Payload => skipped
+                    .get(&sid)
+                    .is_some_and(|r| r.starts_with("needs payload")),
+                Kind::Other => !is_loaded,
+            };
+            if !ok {
+                wrong.push(format!(
+                    "{}:{} sid {sid} {kind:?} {:?} {keywords:?}",
+                    set.name,
+                    n + 1,
+                    skipped.get(&sid)
+                ));
+            }
+            if kind == Kind::Metadata && is_loaded {
+                let label = if keywords.iter().any(|k| k.starts_with("ja3")) {
+                    "ja3"
+                } else if keywords.iter().any(|k| k.starts_with("dns")) {
+                    "dns"
+                } else if keywords.iter().any(|k| k.starts_with("tls")) {
+                    "tls"
+                } else if keywords.iter().any(|k| k.starts_with("http")) {
+                    "http"
+                } else if !keywords.iter().any(|k| k == "content" || k == "pcre") {
+                    "header only"
+                } else {
+                    "other"
+                };
+                *by_kind.entry(label).or_default() += 1;
+            }
+        }
+    }
+    assert!(
+        wrong.is_empty(),
+        "{} rules misjudged:\n{}",
+        wrong.len(),
+        wrong.join("\n")
+    );
+    // The shared selection's own counts (its README).
+    assert_eq!(enabled, 6880);
+    assert_eq!(report.loaded as usize + report.skipped.len(), enabled);
+    assert!(
+        report.notes[0].contains("1463 disabled"),
+        "{:?}",
+        report.notes
+    );
+    // Every IP-list rule of ciarmy, drop, compromised and tor.
+    assert!(by_kind["header only"] >= 100 + 55 + 9 + 983, "{by_kind:?}");
+    assert!(
+        by_kind["dns"] >= 1000 && by_kind["tls"] >= 400 && by_kind["ja3"] >= 90,
+        "{by_kind:?}"
+    );
+    assert!(by_kind["http"] >= 300, "{by_kind:?}");
+}
+
+/// Native throughput over random connections:
+/// `cargo test --release -p signature --test et_open -- --ignored --nocapture`.
+#[test]
+#[ignore = "benchmark; run in release mode"]
+fn native_rate_on_connections() {
+    use kansoku_plugin::Detector;
+    use kansoku_plugin::testing::BatchBuilder;
+    let (mut detector, _) = Signature::with_rulesets(&et_open()).unwrap();
+    let mut state = 0x9e37_79b9_7f4a_7c15u64;
+    let mut next = || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    };
+    let mut builder = BatchBuilder::new();
+    for _ in 0..4096 {
+        let outside = std::net::Ipv4Addr::from(next() as u32);
+        let inside = std::net::Ipv4Addr::new(10, 1, (next() % 256) as u8, 7);
+        builder
+            .flow(outside.into(), 40000, inside.into(), 443)
+            .direction(2)
+            .proto(6)
+            .conn_state(3);
+    }
+    let batch = builder.build();
+    let start = std::time::Instant::now();
+    let mut findings = 0;
+    for _ in 0..50 {
+        findings += detector.process(&batch).len();
+    }
+    let per = start.elapsed().as_nanos() as f64 / (50.0 * 4096.0);
+    eprintln!("{per:.0} ns/flow native, {findings} findings");
+}
