@@ -356,10 +356,7 @@ impl<'a> Builder<'a> {
         }
     }
 
-    /// Sets one field; unset fields are simply not passed. Inlined into
-    /// each parser's field loop, where the value's shape is known, so the
-    /// `Value` wrapping folds away.
-    #[inline(always)]
+    /// Sets one field; unset fields are simply not passed.
     pub(crate) fn set(&mut self, field: Field, value: Value<'a>) -> Result<(), LineError> {
         let name = field.name;
         let r = &mut self.record;
