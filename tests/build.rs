@@ -1,6 +1,7 @@
 //! Builds the test plugins (hostile and no-op guests under
-//! `tests/plugins/`) for wasm32-wasip2; tests find them through
-//! `env!("KANSOKU_TEST_PLUGINS")`.
+//! `tests/plugins/`) and the detectors not yet built into the engine
+//! (`plugins/signature`, for its benchmark) for wasm32-wasip2; tests find
+//! them through `env!("KANSOKU_TEST_PLUGINS")`.
 
 use std::env;
 use std::path::PathBuf;
@@ -8,6 +9,9 @@ use std::path::PathBuf;
 use kansoku_plugin_build::{Package, build};
 
 const TEST_PLUGINS: &[&str] = &["chaos", "noop"];
+
+/// Detectors under `plugins/` that benchmarks load as files.
+const DETECTORS: &[&str] = &["signature"];
 
 fn main() {
     let workspace = PathBuf::from(env::var_os("CARGO_MANIFEST_DIR").expect("set by cargo"));
@@ -17,6 +21,10 @@ fn main() {
             name: (*name).to_owned(),
             dir: workspace.join("tests/plugins").join(name),
         })
+        .chain(DETECTORS.iter().map(|name| Package {
+            name: (*name).to_owned(),
+            dir: workspace.join("plugins").join(name),
+        }))
         .collect();
     match build(&workspace, &packages) {
         Ok(built) => {

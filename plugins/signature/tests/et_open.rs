@@ -279,14 +279,39 @@ fn native_rate_on_connections() {
         state
     };
     let mut builder = BatchBuilder::new();
-    for _ in 0..4096 {
+    for i in 0..4096 {
         let outside = std::net::Ipv4Addr::from(next() as u32);
         let inside = std::net::Ipv4Addr::new(10, 1, (next() % 256) as u8, 7);
         builder
-            .flow(outside.into(), 40000, inside.into(), 443)
+            .flow(inside.into(), 40000, outside.into(), 443)
             .direction(2)
             .proto(6)
-            .conn_state(3);
+            .conn_state(3)
+            .kind((i % 4) as u8);
+        let name = format!(
+            "h{}.s{}.example{}.com",
+            next() % 10_000,
+            next() % 100,
+            i % 7
+        );
+        match i % 4 {
+            1 => {
+                builder.text(kansoku_plugin::TextField::DnsQuery, &name);
+            }
+            2 => {
+                builder.text(kansoku_plugin::TextField::TlsSni, &name);
+            }
+            3 => {
+                builder
+                    .text(kansoku_plugin::TextField::HttpHost, &name)
+                    .text(kansoku_plugin::TextField::HttpUri, "/static/1/app.js?v=2")
+                    .text(
+                        kansoku_plugin::TextField::HttpUserAgent,
+                        "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36",
+                    );
+            }
+            _ => {}
+        }
     }
     let batch = builder.build();
     let start = std::time::Instant::now();
