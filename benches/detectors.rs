@@ -25,19 +25,11 @@ use kansoku::plugins::{
 };
 use kansoku::scope::Direction;
 
+#[path = "support/rng.rs"]
+mod rng;
+use rng::Rng;
+
 const ROWS: usize = 4096;
-
-/// xorshift64*: deterministic, no dependency.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-}
 
 /// A quarter each of connections, DNS, TLS and HTTP records between home
 /// hosts and random outside addresses, with names and URIs of typical
@@ -49,7 +41,7 @@ fn batch() -> FlowBatch {
         let outside = IpAddr::from((rng.next() as u32).to_be_bytes());
         let inside = IpAddr::from([10, 1, (i / 256) as u8, (i % 256) as u8]);
         let mut record = FlowRecord::new(1_700_000_000_000_000 + i as i64 * 1_000, inside, outside);
-        record.src_port = 1024 + (rng.next() % 60_000) as u16;
+        record.src_port = 1024 + rng.below(60_000) as u16;
         record.kind = [Kind::Connection, Kind::Dns, Kind::Tls, Kind::Http][i % 4];
         record.dst_port = [443, 53, 443, 80][i % 4];
         record.proto = if i % 4 == 1 { 17 } else { 6 };

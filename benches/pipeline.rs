@@ -21,6 +21,10 @@ use kansoku::config::{Config, InstitutionsSource};
 use kansoku::ingest::InputPath;
 use kansoku::pipeline::Engine;
 
+#[path = "support/rng.rs"]
+mod rng;
+use rng::Rng;
+
 const INSTITUTIONS: &str = r#"
 [[institution]]
 id = "univ-a"
@@ -34,22 +38,6 @@ name = "University B"
 prefixes = ["10.2.0.0/16"]
 contact = "soc@univ-b.example"
 "#;
-
-/// xorshift64*: deterministic, no dependency.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-}
 
 fn generate(path: &Path, flows: u64) -> std::io::Result<()> {
     let mut out = BufWriter::with_capacity(1 << 20, File::create(path)?);
