@@ -60,6 +60,7 @@ extern crate self as kansoku_plugin;
 mod batch;
 mod finding;
 pub mod log;
+pub mod ranges;
 pub mod testing;
 
 #[allow(

@@ -1,0 +1,148 @@
+//! Address ranges (CIDRs, `a-b` spans) to ids, looked up by binary search:
+//! the ranges are cut at every boundary into disjoint segments, each with
+//! the ids that cover it, so a lookup is one search whatever the overlaps.
+//!
+//! Addresses are `u128`, IPv4 as IPv4-mapped IPv6 (`::ffff:a.b.c.d`), the
+//! form [`crate::Flow::src_octets`] gives.
+
+/// IPv4 addresses as IPv6 (`::ffff:a.b.c.d`).
+pub const V4_MAPPED: u128 = 0xffff_0000_0000;
+
+/// Disjoint segments `[starts[i], starts[i+1])` and the ids of each, and
+/// a bit per IPv4 /16 that any range touches: most addresses of a flow are
+/// in none, and the bit says so without a search.
+#[derive(Debug, Default)]
+pub struct RangeMap {
+    v4_blocks: Vec<u64>,
+    starts: Vec<u128>,
+    /// For segment `i`, `ids[offsets[i]..offsets[i+1]]`.
+    offsets: Vec<u32>,
+    ids: Vec<u32>,
+    ranges: usize,
+    ids_total: usize,
+}
+
+impl RangeMap {
+    /// Builds the map from inclusive `(low, high, id)` ranges.
+    pub fn build(ranges: &[(u128, u128, u32)]) -> Self {
+        // (boundary, +1 for a start / -1 for one past an end, id)
+        let mut events: Vec<(u128, bool, u32)> = Vec::with_capacity(ranges.len() * 2);
+        for &(low, high, id) in ranges {
+            events.push((low, true, id));
+            if let Some(after) = high.checked_add(1) {
+                events.push((after, false, id));
+            }
+        }
+        events.sort_unstable_by_key(|&(at, start, id)| (at, start, id));
+        let mut map = RangeMap {
+            ranges: ranges.len(),
+            ..RangeMap::default()
+        };
+        let mut distinct: Vec<u32> = ranges.iter().map(|r| r.2).collect();
+        distinct.sort_unstable();
+        distinct.dedup();
+        map.ids_total = distinct.len();
+        let mut active: Vec<u32> = Vec::new();
+        let mut i = 0;
+        while i < events.len() {
+            let at = events[i].0;
+            while i < events.len() && events[i].0 == at {
+                let (_, start, id) = events[i];
+                if start {
+                    active.push(id);
+                } else if let Some(pos) = active.iter().position(|&a| a == id) {
+                    active.swap_remove(pos);
+                }
+                i += 1;
+            }
+            let mut segment = active.clone();
+            segment.sort_unstable();
+            segment.dedup();
+            map.starts.push(at);
+            map.offsets
+                .push(u32::try_from(map.ids.len()).unwrap_or(u32::MAX));
+            map.ids.extend(segment);
+        }
+        map.offsets
+            .push(u32::try_from(map.ids.len()).unwrap_or(u32::MAX));
+        map.v4_blocks = vec![0u64; 65536 / 64];
+        let v4 = V4_MAPPED..=V4_MAPPED | u128::from(u32::MAX);
+        for &(low, high, _) in ranges {
+            if high < *v4.start() || low > *v4.end() {
+                continue;
+            }
+            let first = (low.max(*v4.start()) - V4_MAPPED) >> 16;
+            let last = (high.min(*v4.end()) - V4_MAPPED) >> 16;
+            for block in first..=last {
+                let block = block as usize;
+                if let Some(word) = map.v4_blocks.get_mut(block / 64) {
+                    *word |= 1 << (block % 64);
+                }
+            }
+        }
+        map
+    }
+
+    /// The ids whose ranges hold `ip`, ascending.
+    pub fn get(&self, ip: u128) -> &[u32] {
+        if ip >> 32 == V4_MAPPED >> 32 {
+            let block = ((ip >> 16) & 0xffff) as usize;
+            let word = self.v4_blocks.get(block / 64).copied().unwrap_or(0);
+            if word & (1 << (block % 64)) == 0 {
+                return &[];
+            }
+        }
+        // The last segment starting at or before `ip`.
+        let segment = match self.starts.partition_point(|&s| s <= ip) {
+            0 => return &[],
+            n => n - 1,
+        };
+        let from = self.offsets.get(segment).copied().unwrap_or(0) as usize;
+        let to = self.offsets.get(segment + 1).copied().unwrap_or(0) as usize;
+        self.ids.get(from..to).unwrap_or_default()
+    }
+
+    /// Whether no range was given.
+    pub fn is_empty(&self) -> bool {
+        self.starts.is_empty()
+    }
+
+    /// Ranges it was built from.
+    pub fn len(&self) -> usize {
+        self.ranges
+    }
+
+    /// Distinct ids.
+    pub fn id_count(&self) -> usize {
+        self.ids_total
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn overlapping_ranges_give_every_covering_id() {
+        let map = RangeMap::build(&[(10, 20, 1), (15, 30, 2), (15, 15, 3), (40, u128::MAX, 4)]);
+        assert_eq!(map.get(9), &[] as &[u32]);
+        assert_eq!(map.get(10), &[1]);
+        assert_eq!(map.get(15), &[1, 2, 3]);
+        assert_eq!(map.get(16), &[1, 2]);
+        assert_eq!(map.get(21), &[2]);
+        assert_eq!(map.get(31), &[] as &[u32]);
+        assert_eq!(map.get(u128::MAX), &[4]);
+        assert_eq!((map.len(), map.id_count()), (4, 4));
+        assert!(RangeMap::build(&[]).get(5).is_empty());
+
+        let v4 = |a: [u8; 4]| u128::from(std::net::Ipv4Addr::from(a).to_ipv6_mapped());
+        let map = RangeMap::build(&[
+            (v4([10, 0, 0, 0]), v4([10, 0, 255, 255]), 7),
+            (v4([192, 0, 2, 1]), v4([192, 0, 2, 1]), 8),
+        ]);
+        assert_eq!(map.get(v4([10, 0, 9, 9])), &[7]);
+        assert_eq!(map.get(v4([192, 0, 2, 1])), &[8]);
+        assert!(map.get(v4([192, 0, 2, 2])).is_empty());
+        assert!(map.get(v4([10, 1, 0, 0])).is_empty());
+    }
+}
