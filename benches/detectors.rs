@@ -1,16 +1,20 @@
 //! Detector throughput through the host: a mixed batch of connections, DNS,
-//! TLS and HTTP records into the real `signature` plugin, via
-//! `PluginWorker::process` (the engine's path: lowering, the call, lifting
-//! the findings), with three rule sets: 100 ET rules, the default rulesets,
-//! and every ET Open file of the shared selection.
+//! TLS and HTTP records into the real plugins, via `PluginWorker::process`
+//! (the engine's path: lowering, the call, lifting the findings):
+//! `signature` with 100 ET rules, the default rulesets and every ET Open
+//! file of the shared selection; `reputation` with its default lists and
+//! with a generated million indicators (and the plugin memory that takes).
 //!
 //! ```sh
-//! cargo bench -p kansoku-suite --bench detectors
+//! cargo bench -p kansoku-suite --bench detectors [-- signature|reputation]
 //! ```
 //!
 //! Targets (issue 3): ≥ 2 M flows/s per plugin on one core with its default
-//! rulesets; with every ET file, within 2× of the 100-rule throughput.
+//! rulesets; with every ET file, within 2× of the 100-rule throughput;
+//! reputation with 1 M indicators ≤ 200 MiB of plugin memory and ≥ 2 M
+//! lookups/s.
 
+use std::fmt::Write as _;
 use std::hint::black_box;
 use std::io::Read;
 use std::net::IpAddr;
@@ -98,8 +102,12 @@ fn root() -> &'static Path {
 }
 
 fn defaults() -> Vec<Ruleset> {
-    let mut files: Vec<PathBuf> = std::fs::read_dir(root().join("rulesets/signature"))
-        .expect("rulesets/signature exists")
+    rulesets_of("signature")
+}
+
+fn rulesets_of(plugin: &str) -> Vec<Ruleset> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(root().join("rulesets").join(plugin))
+        .expect("the plugin's rulesets exist")
         .filter_map(|e| Some(e.ok()?.path()))
         .filter(|p| p.is_file() && !p.ends_with("README.md"))
         .collect();
@@ -164,13 +172,74 @@ fn hundred_rules() -> Vec<Ruleset> {
     sets
 }
 
-fn worker(rulesets: Vec<Ruleset>) -> (PluginWorker, u32) {
+/// A million indicators of every type, a few of which the batch shows:
+/// 600 k addresses, 100 k networks (v4 and v6), 250 k domains (a fifth as
+/// suffixes), 25 k URLs and 25 k hashes.
+fn million_indicators() -> Vec<Ruleset> {
+    let mut rng = Rng(0x7265_7075_7461_7469);
+    let mut list = String::with_capacity(32 << 20);
+    for _ in 0..600_000 {
+        let _ = writeln!(list, "{}", std::net::Ipv4Addr::from(rng.next() as u32));
+    }
+    for i in 0..100_000 {
+        if i % 4 == 0 {
+            let _ = writeln!(
+                list,
+                "2001:db8:{:x}:{:x}::/64",
+                rng.below(65_536),
+                rng.below(65_536)
+            );
+        } else {
+            let _ = writeln!(
+                list,
+                "{}/{}",
+                std::net::Ipv4Addr::from(rng.next() as u32 & !0xff),
+                24
+            );
+        }
+    }
+    for i in 0..250_000 {
+        let dot = if i % 5 == 0 { "." } else { "" };
+        let _ = writeln!(
+            list,
+            "{dot}h{}.s{}.example{}.com",
+            rng.below(100_000),
+            rng.below(1_000),
+            i % 7
+        );
+    }
+    for _ in 0..25_000 {
+        let _ = writeln!(
+            list,
+            "http://h{}.example.net/static/{}/app.js",
+            rng.below(10_000),
+            rng.below(1000)
+        );
+    }
+    for _ in 0..25_000 {
+        let _ = writeln!(
+            list,
+            "{:016x}{:016x}{:016x}{:016x}",
+            rng.next(),
+            rng.next(),
+            rng.next(),
+            rng.next()
+        );
+    }
+    vec![Ruleset {
+        name: "million.txt".into(),
+        content: list.into_bytes(),
+    }]
+}
+
+fn worker(plugin: &str, rulesets: Vec<Ruleset>, memory: u64) -> (PluginWorker, u32) {
     let runtime = Runtime::new(&RuntimeConfig::default()).expect("the runtime starts");
-    let path = PathBuf::from(env!("KANSOKU_TEST_PLUGINS")).join("signature.wasm");
-    let mut spec = PluginSpec::file("signature", path);
+    let path = PathBuf::from(env!("KANSOKU_TEST_PLUGINS")).join(format!("{plugin}.wasm"));
+    let mut spec = PluginSpec::file(plugin, path);
     spec.rulesets = rulesets;
+    spec.limits.memory = memory;
     let plugin =
-        LoadedPlugin::load(&runtime, spec).unwrap_or_else(|e| panic!("signature loads: {e}"));
+        LoadedPlugin::load(&runtime, spec).unwrap_or_else(|e| panic!("{plugin} loads: {e}"));
     let loaded = plugin.load_report.loaded;
     (
         PluginWorker::new(plugin, FailurePolicy::default(), 1),
@@ -197,6 +266,9 @@ fn ns_per_flow(worker: &mut PluginWorker, batch: &FlowBatch, measure: Duration) 
     (best / batch.len() as f64, findings)
 }
 
+/// Makes a run's rulesets (only when the run is selected).
+type Rulesets = fn() -> Vec<Ruleset>;
+
 fn main() {
     // `cargo test --benches` runs this unoptimised only to see it work.
     let measure = if std::env::args().any(|a| a == "--bench") {
@@ -205,20 +277,37 @@ fn main() {
         Duration::from_millis(50)
     };
     let batch = batch();
-    println!("signature through the host, {ROWS} flows per batch (¼ each conn, DNS, TLS, HTTP)");
-    println!("| rules | loaded | ns/flow | Mflows/s | findings/batch |");
-    println!("|-------|-------:|--------:|---------:|---------------:|");
-    for (name, sets) in [
-        ("100 ET rules", hundred_rules()),
-        ("defaults", defaults()),
-        ("every ET file", every_et_file()),
-    ] {
-        let (mut worker, loaded) = worker(sets);
+    println!("through the host, {ROWS} flows per batch (¼ each conn, DNS, TLS, HTTP)");
+    println!(
+        "| plugin | rulesets | loaded | ns/flow | Mflows/s | findings/batch | plugin memory MiB |"
+    );
+    println!(
+        "|--------|----------|-------:|--------:|---------:|---------------:|------------------:|"
+    );
+    let runs: [(&str, &str, Rulesets); 5] = [
+        ("signature", "100 ET rules", hundred_rules),
+        ("signature", "defaults", defaults),
+        ("signature", "every ET file", every_et_file),
+        ("reputation", "defaults", || rulesets_of("reputation")),
+        ("reputation", "1 M indicators", million_indicators),
+    ];
+    // `cargo bench --bench detectors -- reputation` runs one plugin's rows.
+    let only: Vec<String> = std::env::args().skip(1).filter(|a| !a.starts_with('-')).collect();
+    for (plugin, name, sets) in runs {
+        if !only.is_empty() && !only.iter().any(|o| plugin.contains(o.as_str())) {
+            continue;
+        }
+        let (mut worker, loaded) = worker(plugin, sets(), 1 << 30);
         let (ns, findings) = ns_per_flow(&mut worker, &batch, measure);
+        let memory = worker
+            .stats()
+            .memory_peak
+            .load(std::sync::atomic::Ordering::Relaxed);
         println!(
-            "| {name} | {loaded} | {ns:.1} | {:.2} | {findings} |",
-            1_000.0 / ns
+            "| {plugin} | {name} | {loaded} | {ns:.1} | {:.2} | {findings} | {:.1} |",
+            1_000.0 / ns,
+            memory as f64 / f64::from(1 << 20)
         );
-        assert_eq!(worker.stats().traps(kansoku::plugins::TrapKind::ALL[0]), 0);
+        assert_eq!(worker.stats().total_traps(), 0);
     }
 }

@@ -1,7 +1,7 @@
 //! Builds the test plugins (hostile and no-op guests under
-//! `tests/plugins/`) and the detectors not yet built into the engine
-//! (`plugins/signature`, for its benchmark) for wasm32-wasip2; tests find
-//! them through `env!("KANSOKU_TEST_PLUGINS")`.
+//! `tests/plugins/`) and the detectors the benchmarks and tests load as
+//! files (`plugins/signature`, `plugins/reputation`) for wasm32-wasip2;
+//! tests find them through `env!("KANSOKU_TEST_PLUGINS")`.
 
 use std::env;
 use std::path::PathBuf;
@@ -11,7 +11,7 @@ use kansoku_plugin_build::{Package, build};
 const TEST_PLUGINS: &[&str] = &["chaos", "noop"];
 
 /// Detectors under `plugins/` that benchmarks load as files.
-const DETECTORS: &[&str] = &["signature"];
+const DETECTORS: &[&str] = &["signature", "reputation"];
 
 fn main() {
     let workspace = PathBuf::from(env::var_os("CARGO_MANIFEST_DIR").expect("set by cargo"));

@@ -34,7 +34,8 @@
 //! [plugins.mine]
 //! path = "mine.wasm"
 //! memory_mib = 128
-//! deadline = "2s"
+//! deadline = "2s"              # per batch
+//! configure_deadline = "2m"    # loading rulesets, moving state
 //! grant = ["mail-from"]
 //! ```
 
@@ -50,8 +51,8 @@ use crate::contract::Ruleset;
 use crate::flow::TextField;
 use crate::ingest::{DEFAULT_MAX_LINE_BYTES, Format};
 use crate::plugins::{
-    BUILTIN, DEFAULT_DEADLINE, DEFAULT_FINDINGS_PER_ROW, DEFAULT_MEMORY_LIMIT, FailurePolicy,
-    PluginLimits, PluginSpec, builtin,
+    BUILTIN, DEFAULT_CONFIGURE_DEADLINE, DEFAULT_DEADLINE, DEFAULT_FINDINGS_PER_ROW,
+    DEFAULT_MEMORY_LIMIT, FailurePolicy, PluginLimits, PluginSpec, builtin,
 };
 
 /// Default wait before a partly filled batch is sent on, so a slow stream
@@ -163,6 +164,8 @@ struct PluginFile {
     memory_mib: Option<u64>,
     #[serde(default, with = "humantime_serde")]
     deadline: Option<Duration>,
+    #[serde(default, with = "humantime_serde")]
+    configure_deadline: Option<Duration>,
     findings_per_row: Option<u32>,
     #[serde(default)]
     grant: Vec<String>,
@@ -444,9 +447,19 @@ fn plugin_spec(
     if deadline < Duration::from_millis(10) {
         return Err(invalid(&key("deadline"), "must be at least 10ms".into()));
     }
+    let configure_deadline = plugin
+        .configure_deadline
+        .unwrap_or(DEFAULT_CONFIGURE_DEADLINE);
+    if configure_deadline < deadline {
+        return Err(invalid(
+            &key("configure_deadline"),
+            "must be at least the deadline".into(),
+        ));
+    }
     spec.limits = PluginLimits {
         memory,
         deadline,
+        configure_deadline,
         findings_per_row: plugin.findings_per_row.unwrap_or(DEFAULT_FINDINGS_PER_ROW),
     };
     for field in &plugin.grant {

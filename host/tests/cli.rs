@@ -36,7 +36,16 @@ fn the_demo_runs_on_embedded_defaults_and_writes_eve_alerts() {
         .collect();
     assert!(!alerts.is_empty(), "the demo data holds a scan: {stderr}");
     assert!(alerts.iter().all(|a| a["event_type"] == "alert"));
-    assert!(alerts.iter().any(|a| a["kansoku"]["plugin"] == "portscan"));
+    for plugin in ["portscan", "reputation"] {
+        assert!(
+            alerts.iter().any(|a| a["kansoku"]["plugin"] == plugin),
+            "{plugin} finds something in the demo data"
+        );
+    }
+    // The honeypot capture holds scanners from Spamhaus DROP networks.
+    assert!(alerts.iter().any(|a| a["kansoku"]["plugin"] == "reputation"
+        && a["src_ip"] == "31.210.20.24"
+        && a["kansoku"]["evidence"]["indicator"] == "31.210.20.0/24"));
     let summary: serde_json::Value =
         serde_json::from_slice(&std::fs::read(dir.path().join("summary.json")).unwrap()).unwrap();
     assert!(summary["flows_kept"].as_u64().unwrap() > 0);

@@ -58,6 +58,7 @@ fn ruleset(directives: &str) -> Vec<Ruleset> {
 fn short_limits() -> PluginLimits {
     PluginLimits {
         deadline: Duration::from_millis(100),
+        configure_deadline: Duration::from_millis(500),
         ..PluginLimits::default()
     }
 }

@@ -134,10 +134,25 @@ impl Instance {
         &mut self,
         f: impl FnOnce(&Detector, &mut Store<HostState>, &Func) -> wasmtime::Result<R>,
     ) -> Result<R, CallError> {
-        let ticks = self
-            .plugin
-            .runtime()
-            .deadline_ticks(self.plugin.limits.deadline);
+        let deadline = self.plugin.limits.deadline;
+        self.call_within(deadline, f)
+    }
+
+    /// [`Self::call`] for the calls that load or move state.
+    fn configure_call<R>(
+        &mut self,
+        f: impl FnOnce(&Detector, &mut Store<HostState>, &Func) -> wasmtime::Result<R>,
+    ) -> Result<R, CallError> {
+        let deadline = self.plugin.limits.configure_deadline;
+        self.call_within(deadline, f)
+    }
+
+    fn call_within<R>(
+        &mut self,
+        deadline: std::time::Duration,
+        f: impl FnOnce(&Detector, &mut Store<HostState>, &Func) -> wasmtime::Result<R>,
+    ) -> Result<R, CallError> {
+        let ticks = self.plugin.runtime().deadline_ticks(deadline);
         self.store.set_epoch_deadline(ticks);
         self.store.data().log.begin_call();
         let result = f(&self.bindings, &mut self.store, &self.process);
@@ -162,8 +177,10 @@ impl Instance {
     ///
     /// A trap, or [`CallError::Refused`] with the plugin's reason.
     pub fn configure(&mut self, rulesets: &[Ruleset]) -> Result<LoadReport, CallError> {
-        self.call(|b, store, _| b.kansoku_detector_plugin().call_configure(store, rulesets))?
-            .map_err(CallError::Refused)
+        self.configure_call(|b, store, _| {
+            b.kansoku_detector_plugin().call_configure(store, rulesets)
+        })?
+        .map_err(CallError::Refused)
     }
 
     /// `process(batch)`.
@@ -199,7 +216,7 @@ impl Instance {
     ///
     /// A trap.
     pub fn snapshot(&mut self) -> Result<Vec<u8>, CallError> {
-        self.call(|b, store, _| b.kansoku_detector_plugin().call_snapshot(store))
+        self.configure_call(|b, store, _| b.kansoku_detector_plugin().call_snapshot(store))
     }
 
     /// `restore(state)`.
@@ -208,7 +225,7 @@ impl Instance {
     ///
     /// A trap, or [`CallError::Refused`].
     pub fn restore(&mut self, state: &[u8]) -> Result<(), CallError> {
-        self.call(|b, store, _| b.kansoku_detector_plugin().call_restore(store, state))?
+        self.configure_call(|b, store, _| b.kansoku_detector_plugin().call_restore(store, state))?
             .map_err(CallError::Refused)
     }
 

@@ -11,6 +11,10 @@ pub const DEFAULT_MEMORY_LIMIT: u64 = 64 << 20;
 /// Default CPU deadline of one call into a plugin.
 pub const DEFAULT_DEADLINE: Duration = Duration::from_secs(1);
 
+/// Default time for `configure`, `snapshot` and `restore`: loading a list of
+/// a million indicators takes seconds where a batch takes milliseconds.
+pub const DEFAULT_CONFIGURE_DEADLINE: Duration = Duration::from_secs(60);
+
 /// Default most findings a plugin may return per flow in a batch.
 pub const DEFAULT_FINDINGS_PER_ROW: u32 = 4;
 
@@ -28,8 +32,11 @@ pub const MAX_EVIDENCE_VALUE: usize = 2048;
 pub struct PluginLimits {
     /// Linear memory, in bytes, over all of the instance's memories.
     pub memory: u64,
-    /// CPU time of one call (wall time measured by epoch ticks).
+    /// CPU time of one `process` or `tick` call (wall time measured by
+    /// epoch ticks).
     pub deadline: Duration,
+    /// The same for `configure`, `snapshot` and `restore`.
+    pub configure_deadline: Duration,
     /// Findings accepted per flow of the batch; a result above
     /// `rows × findings_per_row` (at least 64) is rejected whole.
     pub findings_per_row: u32,
@@ -40,6 +47,7 @@ impl Default for PluginLimits {
         Self {
             memory: DEFAULT_MEMORY_LIMIT,
             deadline: DEFAULT_DEADLINE,
+            configure_deadline: DEFAULT_CONFIGURE_DEADLINE,
             findings_per_row: DEFAULT_FINDINGS_PER_ROW,
         }
     }

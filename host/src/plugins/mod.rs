@@ -26,8 +26,8 @@ use std::path::PathBuf;
 pub use host::LogCounts;
 pub use instance::{CallError, Instance};
 pub use limits::{
-    DEFAULT_DEADLINE, DEFAULT_FINDINGS_PER_ROW, DEFAULT_MEMORY_LIMIT, MemoryCapExceeded,
-    PluginLimits, TrapKind,
+    DEFAULT_CONFIGURE_DEADLINE, DEFAULT_DEADLINE, DEFAULT_FINDINGS_PER_ROW, DEFAULT_MEMORY_LIMIT,
+    MemoryCapExceeded, PluginLimits, TrapKind,
 };
 pub use registry::{
     BUILTIN, Builtin, DEFAULT_LOG_BUDGET, LoadedPlugin, PluginCode, PluginImage, PluginSpec,

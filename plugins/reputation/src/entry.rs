@@ -101,6 +101,8 @@ pub struct Entry {
     /// Index of the other indicators the same flow must also show (a STIX
     /// pattern with `AND`), or [`END`].
     pub and: u32,
+    /// A `*.domain` entry: the names under the domain, not the domain.
+    pub below_only: bool,
     pub next: u32,
 }
 

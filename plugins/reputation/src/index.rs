@@ -34,10 +34,12 @@ pub struct Index {
     /// The CIDR of each range id, and its entry.
     nets: Vec<(IpNet, u32)>,
     domains: Map<Box<str>>,
-    /// `.example.com`: the name and everything under it.
+    /// `.example.com` (the name and everything under it) and
+    /// `*.example.com` (only what is under it, [`Entry::below_only`]).
     suffixes: Map<Box<str>>,
-    /// `*.example.com`: only what is under it.
-    below: Map<Box<str>>,
+    /// Bit `n` set when some suffix has `n` labels (63: more): a name's
+    /// parents of other depths are not looked up.
+    suffix_depths: u64,
     urls: Map<Box<str>>,
     hashes: Map<Box<str>>,
     conjunctions: Vec<Box<[Indicator]>>,
@@ -187,27 +189,61 @@ impl Index {
     }
 
     fn name(&self, name: &str, field: Field, flow: &Flow<'_>, ts: Timestamp, hits: &mut Vec<Hit>) {
-        if self.domains.is_empty() && self.suffixes.is_empty() && self.below.is_empty() {
+        if self.domains.is_empty() && self.suffixes.is_empty() {
             return;
         }
         let name = lower(name.strip_suffix('.').unwrap_or(name));
         if let Some(&head) = self.domains.get(&*name) {
             self.chain(Some(head), field, &name, flow, ts, hits);
         }
-        if self.suffixes.is_empty() && self.below.is_empty() {
+        if self.suffixes.is_empty() {
             return;
         }
         if let Some(&head) = self.suffixes.get(&*name) {
-            self.chain(Some(head), field, &format!(".{name}"), flow, ts, hits);
+            self.suffix_chain(head, &name, true, field, flow, ts, hits);
         }
+        let mut labels = name.bytes().filter(|&b| b == b'.').count() + 1;
         for (at, _) in name.match_indices('.') {
+            labels -= 1;
+            if self.suffix_depths & (1 << labels.min(63)) == 0 {
+                continue;
+            }
             let parent = &name[at + 1..];
             if let Some(&head) = self.suffixes.get(parent) {
-                self.chain(Some(head), field, &format!(".{parent}"), flow, ts, hits);
+                self.suffix_chain(head, parent, false, field, flow, ts, hits);
             }
-            if let Some(&head) = self.below.get(parent) {
-                self.chain(Some(head), field, &format!("*.{parent}"), flow, ts, hits);
+        }
+    }
+
+    /// The entries of a suffix key; `itself` when the name is the key.
+    #[allow(
+        clippy::too_many_arguments,
+        reason = "one flow's lookup state, passed along"
+    )]
+    fn suffix_chain(
+        &self,
+        head: u32,
+        domain: &str,
+        itself: bool,
+        field: Field,
+        flow: &Flow<'_>,
+        ts: Timestamp,
+        hits: &mut Vec<Hit>,
+    ) {
+        let mut at = head;
+        while let Some(entry) = self.entries.get(at as usize) {
+            if !(itself && entry.below_only)
+                && entry.valid_at(ts)
+                && self.conjunction_holds(entry.and, flow)
+            {
+                let star = if entry.below_only { "*" } else { "" };
+                hits.push(Hit {
+                    field,
+                    indicator: format!("{star}.{domain}"),
+                    entry: at,
+                });
             }
+            at = entry.next;
         }
     }
 
@@ -450,11 +486,11 @@ impl Builder {
                 None
             }
             Indicator::Domain(d) => index.domains.insert(d.clone(), id),
-            Indicator::Suffix { domain, apex: true } => index.suffixes.insert(domain.clone(), id),
-            Indicator::Suffix {
-                domain,
-                apex: false,
-            } => index.below.insert(domain.clone(), id),
+            Indicator::Suffix { domain, .. } => {
+                let labels = domain.bytes().filter(|&b| b == b'.').count() + 1;
+                index.suffix_depths |= 1 << labels.min(63);
+                index.suffixes.insert(domain.clone(), id)
+            }
             Indicator::Url(u) => index.urls.insert(u.clone(), id),
             Indicator::Hash(_, h) => index.hashes.insert(h.clone(), id),
         };
@@ -466,6 +502,7 @@ impl Builder {
             until,
             label,
             and,
+            below_only: matches!(indicator, Indicator::Suffix { apex: false, .. }),
             next: next.unwrap_or(END),
         });
         if let Some(list) = index.lists.last_mut() {
@@ -490,7 +527,7 @@ impl Builder {
             index.addresses.len(),
             index.nets.len(),
             index.domains.len(),
-            index.suffixes.len() + index.below.len(),
+            index.suffixes.len(),
             index.urls.len(),
             index.hashes.len()
         ));

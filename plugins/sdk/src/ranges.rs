@@ -9,11 +9,14 @@
 pub const V4_MAPPED: u128 = 0xffff_0000_0000;
 
 /// Disjoint segments `[starts[i], starts[i+1])` and the ids of each, and
-/// a bit per IPv4 /16 that any range touches: most addresses of a flow are
-/// in none, and the bit says so without a search.
+/// for IPv4 the first segment at or after each /16: an address is searched
+/// for among the few segments of its /16, not all of them, which keeps a
+/// lookup in a million ranges to a couple of cache lines.
 #[derive(Debug, Default)]
 pub struct RangeMap {
-    v4_blocks: Vec<u64>,
+    /// For /16 block `b`, `v4_index[b]` segments start at or before its
+    /// first address; 65,537 entries (the last is past IPv4).
+    v4_index: Vec<u32>,
     starts: Vec<u128>,
     /// For segment `i`, `ids[offsets[i]..offsets[i+1]]`.
     offsets: Vec<u32>,
@@ -65,37 +68,32 @@ impl RangeMap {
         }
         map.offsets
             .push(u32::try_from(map.ids.len()).unwrap_or(u32::MAX));
-        map.v4_blocks = vec![0u64; 65536 / 64];
-        let v4 = V4_MAPPED..=V4_MAPPED | u128::from(u32::MAX);
-        for &(low, high, _) in ranges {
-            if high < *v4.start() || low > *v4.end() {
-                continue;
-            }
-            let first = (low.max(*v4.start()) - V4_MAPPED) >> 16;
-            let last = (high.min(*v4.end()) - V4_MAPPED) >> 16;
-            for block in first..=last {
-                let block = block as usize;
-                if let Some(word) = map.v4_blocks.get_mut(block / 64) {
-                    *word |= 1 << (block % 64);
-                }
-            }
-        }
+        map.v4_index = (0..=1u128 << 16)
+            .map(|block| {
+                let first = V4_MAPPED + (block << 16);
+                u32::try_from(map.starts.partition_point(|&s| s <= first)).unwrap_or(u32::MAX)
+            })
+            .collect();
         map
     }
 
     /// The ids whose ranges hold `ip`, ascending.
     pub fn get(&self, ip: u128) -> &[u32] {
-        if ip >> 32 == V4_MAPPED >> 32 {
-            let block = ((ip >> 16) & 0xffff) as usize;
-            let word = self.v4_blocks.get(block / 64).copied().unwrap_or(0);
-            if word & (1 << (block % 64)) == 0 {
-                return &[];
-            }
-        }
         // The last segment starting at or before `ip`.
-        let segment = match self.starts.partition_point(|&s| s <= ip) {
-            0 => return &[],
-            n => n - 1,
+        let after = if ip >> 32 == V4_MAPPED >> 32 {
+            let block = ((ip >> 16) & 0xffff) as usize;
+            let from = self.v4_index.get(block).copied().unwrap_or(0) as usize;
+            let to = self.v4_index.get(block + 1).copied().unwrap_or(0) as usize;
+            from + self
+                .starts
+                .get(from..to)
+                .unwrap_or_default()
+                .partition_point(|&s| s <= ip)
+        } else {
+            self.starts.partition_point(|&s| s <= ip)
+        };
+        let Some(segment) = after.checked_sub(1) else {
+            return &[];
         };
         let from = self.offsets.get(segment).copied().unwrap_or(0) as usize;
         let to = self.offsets.get(segment + 1).copied().unwrap_or(0) as usize;
@@ -144,5 +142,33 @@ mod tests {
         assert_eq!(map.get(v4([192, 0, 2, 1])), &[8]);
         assert!(map.get(v4([192, 0, 2, 2])).is_empty());
         assert!(map.get(v4([10, 1, 0, 0])).is_empty());
+    }
+
+    #[test]
+    fn lookups_agree_with_a_scan_across_block_edges() {
+        let v4 = |a: u32| V4_MAPPED | u128::from(a);
+        // Ranges that start, end and straddle /16 edges, and an IPv6 one.
+        let ranges = [
+            (v4(0x0a00_ff00), v4(0x0a01_00ff), 0),
+            (v4(0x0a01_0000), v4(0x0a01_0000), 1),
+            (v4(0x0a01_0001), v4(0x0a02_ffff), 2),
+            (v4(0xffff_ff00), v4(0xffff_ffff), 3),
+            (v4(0), v4(0), 4),
+            (1 << 120, (1 << 121) - 1, 5),
+        ];
+        let map = RangeMap::build(&ranges);
+        let mut probes: Vec<u128> = ranges
+            .iter()
+            .flat_map(|&(l, h, _)| [l.wrapping_sub(1), l, l + 1, h - 1, h, h.wrapping_add(1)])
+            .collect();
+        probes.extend([v4(0x0a01_8000), v4(0x0b00_0000), 0, u128::MAX]);
+        for ip in probes {
+            let want: Vec<u32> = ranges
+                .iter()
+                .filter(|&&(l, h, _)| l <= ip && ip <= h)
+                .map(|r| r.2)
+                .collect();
+            assert_eq!(map.get(ip), want.as_slice(), "{ip:#x}");
+        }
     }
 }

@@ -1,11 +1,15 @@
-//! Matching flows against loaded rules without trying every rule.
+//! Finding the rules that may match a flow without trying every rule.
 //!
 //! Each rule gets one way in:
-//! - a rule with metadata buffers is found through its longest positive
-//!   `content`, by one Aho-Corasick automaton per buffer (case-insensitive;
-//!   the rule's own check then applies case, position and the rest);
+//! - a rule with metadata buffers is found through one content it needs
+//!   (its [`anchor`](crate::anchor)): anchors a value must start or end
+//!   with (domain suffixes, exact names, URI and user-agent prefixes) by a
+//!   trie walked from that end of the value, the rest by one Aho-Corasick
+//!   DFA per buffer ([`Substrings`]). Both are case-insensitive and rules sharing an
+//!   anchor share one entry; the rule's own check then applies case,
+//!   position and the rest;
 //! - a header-only rule with literal addresses is found through the flow's
-//!   addresses, one hash lookup per prefix length in use;
+//!   addresses (disjoint segments, see [`RangeMap`]);
 //! - a header-only rule with a single destination port, through the port;
 //! - what is left (a handful: pcre-only rules, `any any` rules) is checked
 //!   for every flow of its protocol.
@@ -13,47 +17,51 @@
 //! Candidates are then checked in full, in rule order, so findings come out
 //! in a stable order.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 
-use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
-use kansoku_plugin::{ConnState, Direction, Flow, Kind};
+use kansoku_plugin::{Flow, Kind};
 
-use crate::ranges::RangeMap;
-use crate::rule::header::{Addr, Spec, address_matches, port_matches};
-use std::borrow::Cow;
+use crate::anchor::{Place, anchor};
+use crate::rule::header::{Addr, Spec};
+use crate::rule::{Buffer, Rule, Toward};
+use crate::substrings::Substrings;
+use crate::trie::{Side, Trie, TrieBuilder};
+use crate::values::Values;
+use kansoku_plugin::ranges::RangeMap;
 
-use crate::rule::{Buffer, BufferMatch, Content, Item, Proto, Rule, Toward};
+/// Hashing for lookups keyed by traffic: fast, still seeded per instance.
+type FastMap<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
+
+/// The record kinds that carry buffers.
+const BUFFER_KINDS: [Kind; 3] = [Kind::Dns, Kind::Tls, Kind::Http];
+
+/// How one buffer's anchors are found.
+#[derive(Debug)]
+struct BufferIndex {
+    buffer: Buffer,
+    prefixes: Trie,
+    suffixes: Trie,
+    /// The other anchors, and the group of each pattern.
+    anywhere: Option<(Substrings, Vec<u32>)>,
+}
 
 /// What a rule is reached through.
 #[derive(Debug, Default)]
 pub struct Index {
-    /// Per buffer: the automaton over anchor contents and the rule of each.
-    contents: Vec<(Buffer, AhoCorasick, Vec<u32>)>,
-    /// Buffer rules without a positive content, per buffer.
-    buffer_scan: HashMap<Buffer, Vec<u32>>,
+    buffers: Vec<BufferIndex>,
+    /// The rules of each distinct anchor.
+    groups: Vec<Vec<u32>>,
+    /// Buffer rules without a usable content, per buffer.
+    buffer_scan: Vec<(Buffer, Vec<u32>)>,
+    /// Per record kind, the buffers any rule reads.
+    watched: Vec<(Kind, Vec<Buffer>)>,
     /// Header-only rules with literal addresses, by address.
     addresses: RangeMap,
     /// Header-only rules by destination port.
-    ports: HashMap<u16, Vec<u32>>,
+    ports: FastMap<u16, Vec<u32>>,
     /// Header-only rules checked for every flow.
     header_scan: Vec<u32>,
-}
-
-/// The record kinds a rule looks at.
-fn wants_kind(rule: &Rule, kind: Kind) -> bool {
-    match rule.buffers.first() {
-        Some(b) => buffer_kind(b.buffer) == kind,
-        // Header-only: transport rules look at connections (one record per
-        // connection, not one more per protocol event), application
-        // rules at their events.
-        None => match rule.proto {
-            Proto::Ip | Proto::Tcp | Proto::Udp | Proto::Icmp => kind == Kind::Connection,
-            Proto::Dns => kind == Kind::Dns,
-            Proto::Tls => kind == Kind::Tls,
-            Proto::Http => kind == Kind::Http,
-            Proto::Smtp => kind == Kind::Smtp,
-        },
-    }
 }
 
 /// The application protocol a buffer belongs to; a rule mixing two never
@@ -82,55 +90,68 @@ pub fn buffer_value<'a>(flow: &Flow<'a>, buffer: Buffer) -> Option<Cow<'a, str>>
     }
 }
 
-fn proto_matches(proto: Proto, number: u8) -> bool {
-    match proto {
-        Proto::Tcp => number == 6,
-        Proto::Udp => number == 17,
-        Proto::Icmp => number == 1 || number == 58,
-        // Application protocols: DNS over either transport, the rest TCP
-        // (or unknown, for logs that do not say).
-        Proto::Ip | Proto::Dns => true,
-        Proto::Tls | Proto::Http | Proto::Smtp => number == 6 || number == 0 || number == 17,
-    }
+/// Anchors of one buffer while the index is built.
+#[derive(Debug)]
+struct Pending {
+    prefixes: TrieBuilder,
+    suffixes: TrieBuilder,
+    anywhere: (Vec<Vec<u8>>, Vec<u32>),
 }
 
-/// The content a rule is found by: its longest positive one, without the
-/// dot `dotprefix` adds.
-fn anchor(rule: &Rule) -> Option<(Buffer, Vec<u8>)> {
-    rule.buffers
-        .iter()
-        .flat_map(|b| {
-            b.items.iter().filter_map(move |item| match item {
-                Item::Content(c) if !c.negated => Some((b, c)),
-                _ => None,
-            })
-        })
-        .map(|(b, c)| {
-            let pattern = match c.pattern.strip_prefix(b".") {
-                Some(rest) if b.dotprefix && !rest.is_empty() => rest,
-                _ => c.pattern.as_slice(),
-            };
-            (b.buffer, pattern.to_vec())
-        })
-        .max_by_key(|(_, p)| p.len())
+impl Default for Pending {
+    fn default() -> Self {
+        Self {
+            prefixes: TrieBuilder::new(Side::Start),
+            suffixes: TrieBuilder::new(Side::End),
+            anywhere: (Vec::new(), Vec::new()),
+        }
+    }
 }
 
 impl Index {
     pub fn build(rules: &[Rule]) -> Self {
         let mut index = Index::default();
-        let mut anchors: HashMap<Buffer, (Vec<Vec<u8>>, Vec<u32>)> = HashMap::new();
+        let mut pending: HashMap<Buffer, Pending> = HashMap::new();
+        let mut group_of: HashMap<(Buffer, Place, Vec<u8>), u32> = HashMap::new();
+        let mut scan: HashMap<Buffer, Vec<u32>> = HashMap::new();
         let mut ranges = Vec::new();
         for (i, rule) in rules.iter().enumerate() {
             let id = u32::try_from(i).unwrap_or(u32::MAX);
             if let Some(first) = rule.buffers.first() {
-                match anchor(rule) {
-                    Some((buffer, pattern)) => {
-                        let entry = anchors.entry(buffer).or_default();
-                        entry.0.push(pattern);
-                        entry.1.push(id);
+                for b in &rule.buffers {
+                    let kind = buffer_kind(b.buffer);
+                    match index.watched.iter_mut().find(|(k, _)| *k == kind) {
+                        Some((_, buffers)) if !buffers.contains(&b.buffer) => {
+                            buffers.push(b.buffer);
+                        }
+                        Some(_) => {}
+                        None => index.watched.push((kind, vec![b.buffer])),
                     }
-                    None => index.buffer_scan.entry(first.buffer).or_default().push(id),
                 }
+                let Some(anchor) = anchor(rule) else {
+                    scan.entry(first.buffer).or_default().push(id);
+                    continue;
+                };
+                let key = (anchor.buffer, anchor.place, anchor.pattern);
+                if let Some(&group) = group_of.get(&key) {
+                    if let Some(ids) = index.groups.get_mut(group as usize) {
+                        ids.push(id);
+                    }
+                    continue;
+                }
+                let group = u32::try_from(index.groups.len()).unwrap_or(u32::MAX);
+                index.groups.push(vec![id]);
+                let (buffer, place, pattern) = key;
+                let entry = pending.entry(buffer).or_default();
+                match place {
+                    Place::Prefix => entry.prefixes.add(&pattern, group),
+                    Place::Suffix => entry.suffixes.add(&pattern, group),
+                    Place::Anywhere => {
+                        entry.anywhere.0.push(pattern.clone());
+                        entry.anywhere.1.push(group);
+                    }
+                }
+                group_of.insert((buffer, place, pattern), group);
                 continue;
             }
             if let Some(literal) = literal_ranges(rule) {
@@ -146,83 +167,100 @@ impl Index {
                 _ => index.header_scan.push(id),
             }
         }
-        for (buffer, (patterns, ids)) in anchors {
-            // Every pattern is non-empty, so building cannot fail; a failure
-            // would leave those rules unreachable, so fall back to scanning.
-            match AhoCorasickBuilder::new()
-                .ascii_case_insensitive(true)
-                .match_kind(MatchKind::Standard)
-                .build(&patterns)
-            {
-                Ok(ac) => index.contents.push((buffer, ac, ids)),
-                Err(_) => index.buffer_scan.entry(buffer).or_default().extend(ids),
-            }
+        for (buffer, p) in pending {
+            let (patterns, groups) = p.anywhere;
+            let anywhere = (!patterns.is_empty()).then(|| (Substrings::build(&patterns), groups));
+            index.buffers.push(BufferIndex {
+                buffer,
+                prefixes: p.prefixes.build(),
+                suffixes: p.suffixes.build(),
+                anywhere,
+            });
         }
-        index.contents.sort_by_key(|(b, _, _)| *b);
+        index.buffers.sort_by_key(|b| b.buffer);
+        index.buffer_scan = scan.into_iter().collect();
+        index.buffer_scan.sort_by_key(|(b, _)| *b);
+        index.watched.iter_mut().for_each(|(_, b)| b.sort());
         index.addresses = RangeMap::build(&ranges);
         index
     }
 
     /// How the rules are reached, for the load report.
     pub fn summary(&self) -> String {
-        let contents: usize = self.contents.iter().map(|(_, _, ids)| ids.len()).sum();
-        let scanned: usize = self.buffer_scan.values().map(Vec::len).sum();
+        let contents: usize = self.groups.iter().map(Vec::len).sum();
+        let scanned: usize = self.buffer_scan.iter().map(|(_, ids)| ids.len()).sum();
         let ports: usize = self.ports.values().map(Vec::len).sum();
         format!(
-            "index: {contents} rules by content, {} by address ({} ranges), {ports} by port, {} checked on every flow",
-            self.addresses.rule_count(),
+            "index: {contents} rules by content ({} distinct), {} by address ({} ranges), {ports} by port, {} checked on every flow",
+            self.groups.len(),
+            self.addresses.id_count(),
             self.addresses.len(),
             scanned + self.header_scan.len()
         )
     }
 
-    /// Rules that may match `flow`, in rule order, each once. `seen` is
-    /// scratch space sized to the rule count.
-    pub fn candidates(&self, flow: &Flow<'_>, seen: &mut [bool], out: &mut Vec<u32>) {
+    /// The buffers rules read in records of `kind`.
+    pub fn watched(&self, kind: Kind) -> &[Buffer] {
+        if !BUFFER_KINDS.contains(&kind) {
+            return &[];
+        }
+        self.watched
+            .iter()
+            .find(|(k, _)| *k == kind)
+            .map_or(&[], |(_, b)| b.as_slice())
+    }
+
+    /// Rules that may match `flow`, whose buffers are `values`, in rule
+    /// order, each once. `seen` is scratch space sized to the rule count.
+    pub fn candidates(
+        &self,
+        flow: &Flow<'_>,
+        values: &Values<'_>,
+        seen: &mut [bool],
+        out: &mut Vec<u32>,
+    ) {
         out.clear();
-        let mut add = |id: u32, out: &mut Vec<u32>| {
-            if let Some(slot) = seen.get_mut(id as usize)
-                && !*slot
-            {
-                *slot = true;
-                out.push(id);
-            }
-        };
-        let kind = flow.kind();
-        // Buffers live in protocol events only: a connection skips them all.
-        let buffers = kind != Kind::Connection;
-        for (buffer, ac, ids) in self.contents.iter().filter(|_| buffers) {
-            if buffer_kind(*buffer) != kind {
-                continue;
-            }
-            let Some(value) = buffer_value(flow, *buffer) else {
-                continue;
-            };
-            for hit in ac.find_overlapping_iter(value.as_bytes()) {
-                if let Some(&id) = ids.get(hit.pattern().as_usize()) {
-                    add(id, out);
+        let mut add = |ids: &[u32]| {
+            for &id in ids {
+                if let Some(slot) = seen.get_mut(id as usize)
+                    && !*slot
+                {
+                    *slot = true;
+                    out.push(id);
                 }
             }
+        };
+        let group = |g: u32| self.groups.get(g as usize).map_or(&[][..], Vec::as_slice);
+        for b in &self.buffers {
+            // Values hold only the buffers of the flow's own kind.
+            let Some(value) = values.get(b.buffer) else {
+                continue;
+            };
+            b.suffixes.walk(value, |g| add(group(g)));
+            b.prefixes.walk(value, |g| add(group(g)));
+            if let Some((substrings, groups)) = &b.anywhere {
+                substrings.each(value, |p| {
+                    if let Some(&g) = groups.get(p) {
+                        add(group(g));
+                    }
+                });
+            }
         }
-        for (buffer, ids) in self.buffer_scan.iter().filter(|_| buffers) {
-            if buffer_kind(*buffer) == kind && buffer_value(flow, *buffer).is_some() {
-                ids.iter().for_each(|&id| add(id, out));
+        for (buffer, ids) in &self.buffer_scan {
+            if values.get(*buffer).is_some() {
+                add(ids);
             }
         }
         if !self.addresses.is_empty() {
-            for ip in [
-                u128::from_be_bytes(flow.src_octets()),
-                u128::from_be_bytes(flow.dst_octets()),
-            ] {
-                self.addresses.get(ip).iter().for_each(|&id| add(id, out));
-            }
+            add(self.addresses.get(u128::from_be_bytes(flow.src_octets())));
+            add(self.addresses.get(u128::from_be_bytes(flow.dst_octets())));
         }
         if !self.ports.is_empty()
             && let Some(ids) = self.ports.get(&flow.dst_port())
         {
-            ids.iter().for_each(|&id| add(id, out));
+            add(ids);
         }
-        self.header_scan.iter().for_each(|&id| add(id, out));
+        add(&self.header_scan);
         out.sort_unstable();
         for &id in out.iter() {
             if let Some(slot) = seen.get_mut(id as usize) {
@@ -246,206 +284,4 @@ fn literal_ranges(rule: &Rule) -> Option<Vec<(u128, u128)>> {
             .collect()
     };
     literal(&rule.src).or_else(|| literal(&rule.dst))
-}
-
-/// One end of a flow as a rule header sees it.
-#[derive(Debug, Clone, Copy)]
-pub struct End {
-    pub ip: u128,
-    pub port: u16,
-    pub home: bool,
-}
-
-/// The flow's originator and responder.
-pub fn ends(flow: &Flow<'_>) -> (End, End) {
-    let (src_home, dst_home) = match flow.direction() {
-        Direction::Outbound => (true, false),
-        Direction::Inbound => (false, true),
-        Direction::Internal => (true, true),
-        Direction::Unknown => (false, false),
-    };
-    (
-        End {
-            ip: u128::from_be_bytes(flow.src_octets()),
-            port: flow.src_port(),
-            home: src_home,
-        },
-        End {
-            ip: u128::from_be_bytes(flow.dst_octets()),
-            port: flow.dst_port(),
-            home: dst_home,
-        },
-    )
-}
-
-/// Whether the responder sent anything back.
-pub fn answered(flow: &Flow<'_>) -> bool {
-    flow.kind() != Kind::Connection
-        || flow.dst_pkts() > 0
-        || flow.dst_bytes() > 0
-        || !matches!(
-            flow.conn_state(),
-            ConnState::Unknown | ConnState::S0 | ConnState::SH | ConnState::OTH
-        )
-}
-
-/// Whether the connection got past its handshake.
-pub fn established(flow: &Flow<'_>) -> bool {
-    match flow.kind() {
-        Kind::Connection => match flow.conn_state() {
-            ConnState::S1
-            | ConnState::SF
-            | ConnState::S2
-            | ConnState::S3
-            | ConnState::RSTO
-            | ConnState::RSTR => true,
-            ConnState::Unknown => flow.dst_pkts() > 0,
-            _ => false,
-        },
-        // A protocol event means both sides spoke.
-        _ => true,
-    }
-}
-
-fn header_matches(rule: &Rule, from: End, to: End) -> bool {
-    address_matches(&rule.src, from.ip, from.home)
-        && address_matches(&rule.dst, to.ip, to.home)
-        && port_matches(&rule.src_ports, from.port)
-        && port_matches(&rule.dst_ports, to.port)
-}
-
-/// The header, protocol and `flow` parts of a rule.
-pub fn header_holds(rule: &Rule, flow: &Flow<'_>) -> bool {
-    if !wants_kind(rule, flow.kind()) || !proto_matches(rule.proto, flow.proto()) {
-        return false;
-    }
-    if let Some(want) = rule.flow.established
-        && want != established(flow)
-    {
-        return false;
-    }
-    let (orig, resp) = ends(flow);
-    let toward = match (rule.flow.toward, rule.buffers.first()) {
-        (Toward::Either, Some(b)) if b.buffer.to_server() => Toward::Server,
-        (Toward::Either, Some(_)) => Toward::Client,
-        (toward, _) => toward,
-    };
-    let forward = header_matches(rule, orig, resp);
-    let backward = || header_matches(rule, resp, orig);
-    match toward {
-        Toward::Server => forward || (rule.bidirectional && backward()),
-        Toward::Client => backward() || (rule.bidirectional && forward),
-        // Packets both ways: the reply's only if there was one.
-        Toward::Either => forward || ((rule.bidirectional || answered(flow)) && backward()),
-    }
-}
-
-/// The buffer checks of a rule, given the datasets.
-pub fn buffers_hold(
-    rule: &Rule,
-    flow: &Flow<'_>,
-    datasets: &HashMap<String, std::collections::HashSet<Vec<u8>>>,
-) -> bool {
-    rule.buffers.iter().all(|b| {
-        let Some(value) = buffer_value(flow, b.buffer) else {
-            return false;
-        };
-        buffer_holds(b, value.as_bytes(), datasets)
-    })
-}
-
-fn buffer_holds(
-    b: &BufferMatch,
-    raw: &[u8],
-    datasets: &HashMap<String, std::collections::HashSet<Vec<u8>>>,
-) -> bool {
-    let dotted;
-    let value: &[u8] = if b.dotprefix {
-        dotted = [b".", raw].concat();
-        &dotted
-    } else {
-        raw
-    };
-    if !b.sizes.iter().all(|s| s.holds(value.len())) {
-        return false;
-    }
-    let mut end = 0usize;
-    for item in &b.items {
-        match item {
-            Item::Content(content) => match find(content, value, end) {
-                Some(found) if !content.negated => end = found,
-                None if content.negated => {}
-                _ => return false,
-            },
-            Item::Pcre(pcre) => {
-                let from = if pcre.relative { end } else { 0 };
-                let found = value.get(from..).and_then(|rest| pcre.regex.find(rest));
-                match found {
-                    Some(m) if !pcre.negated => {
-                        if pcre.relative {
-                            end = from + m.end();
-                        }
-                    }
-                    None if pcre.negated => {}
-                    _ => return false,
-                }
-            }
-        }
-    }
-    if !b.isdataat.iter().all(|d| {
-        let at = if d.relative {
-            end.saturating_add(d.at)
-        } else {
-            d.at
-        };
-        (at < value.len()) != d.negated
-    }) {
-        return false;
-    }
-    b.datasets.iter().all(|d| {
-        let key = d.load.rsplit(['/', '\\']).next().unwrap_or(&d.load);
-        let present = datasets.get(key).is_some_and(|set| set.contains(raw));
-        present != d.negated
-    })
-}
-
-/// Where `content` ends in `value` when it matches, searching from the
-/// window its modifiers allow; `previous` is where the last match ended.
-fn find(content: &Content, value: &[u8], previous: usize) -> Option<usize> {
-    let len = content.pattern.len();
-    let (mut start, mut limit) = if content.is_relative() {
-        let start = match content.distance {
-            Some(d) if d < 0 => previous.checked_sub(d.unsigned_abs() as usize)?,
-            Some(d) => previous.checked_add(d as usize)?,
-            None => previous,
-        };
-        let limit = content
-            .within
-            .map_or(value.len(), |w| start.saturating_add(w).min(value.len()));
-        (start, limit)
-    } else {
-        let start = content.offset.unwrap_or(0);
-        let limit = content
-            .depth
-            .map_or(value.len(), |d| start.saturating_add(d).min(value.len()));
-        (start, limit)
-    };
-    if content.startswith {
-        limit = limit.min(start.saturating_add(len));
-    }
-    if content.endswith {
-        start = start.max(value.len().saturating_sub(len));
-    }
-    let window = value.get(start..limit)?;
-    let at = if content.nocase {
-        window
-            .windows(len)
-            .position(|w| w.eq_ignore_ascii_case(&content.pattern))
-    } else {
-        window
-            .windows(len)
-            .position(|w| w == content.pattern.as_slice())
-    }?;
-    let end = start + at + len;
-    (!content.endswith || end == value.len()).then_some(end)
 }

@@ -11,11 +11,15 @@
 //! `ja3s.hash` (and their legacy forms). A rule that needs more is skipped,
 //! whole, and listed in the load report with its place and reason.
 
+mod anchor;
+pub mod check;
 pub mod engine;
-mod ranges;
 pub mod rule;
 pub mod ruleset;
 mod state;
+mod substrings;
+mod trie;
+mod values;
 
 use std::collections::HashMap;
 
@@ -24,17 +28,19 @@ use kansoku_plugin::{
     Timestamp,
 };
 
+use check::Datasets;
 use engine::Index;
 use rule::Rule;
 use ruleset::{Class, Loaded};
 use state::State;
+use values::Values;
 
 /// The detector.
 #[derive(Debug, Default)]
 pub struct Signature {
     rules: Vec<Rule>,
     classes: HashMap<String, Class>,
-    datasets: HashMap<String, std::collections::HashSet<Vec<u8>>>,
+    datasets: Datasets,
     index: Index,
     state: State,
     seen: Vec<bool>,
@@ -136,14 +142,15 @@ impl Detector for Signature {
         let mut findings = Vec::new();
         let mut candidates = std::mem::take(&mut self.candidates);
         for flow in batch.iter() {
+            let values = Values::read(&flow, self.index.watched(flow.kind()));
             self.index
-                .candidates(&flow, &mut self.seen, &mut candidates);
+                .candidates(&flow, &values, &mut self.seen, &mut candidates);
             for &id in &candidates {
                 let Some(rule) = self.rules.get(id as usize) else {
                     continue;
                 };
-                if !engine::header_holds(rule, &flow)
-                    || !engine::buffers_hold(rule, &flow, &self.datasets)
+                if !check::header_holds(rule, &flow)
+                    || !check::buffers_hold(rule, &values, &self.datasets)
                 {
                     continue;
                 }

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 
 use kansoku_plugin::{Flow, Timestamp};
 
-use crate::engine::ends;
+use crate::check::ends;
 use crate::rule::{Flowbit, Limit, Rule, Track};
 
 /// A connection: originator and responder address and port, protocol.

@@ -322,3 +322,130 @@ fn native_rate_on_connections() {
     let per = start.elapsed().as_nanos() as f64 / (50.0 * 4096.0);
     eprintln!("{per:.0} ns/flow native, {findings} findings");
 }
+
+/// The first 100 enabled rules of the defaults, as the host benchmark
+/// (`benches/detectors.rs`) takes them.
+fn hundred_rules() -> Vec<kansoku_plugin::Ruleset> {
+    let defaults: Vec<_> = et_open()
+        .into_iter()
+        .filter(|s| !is_fixture(&s.name))
+        .collect();
+    let mut lines = Vec::new();
+    for set in defaults.iter().filter(|s| s.name.ends_with(".rules")) {
+        let text = String::from_utf8_lossy(&set.content);
+        lines.extend(
+            text.lines()
+                .filter(|l| l.starts_with("alert "))
+                .take(15)
+                .map(str::to_owned),
+        );
+    }
+    lines.truncate(100);
+    let mut sets: Vec<_> = defaults
+        .into_iter()
+        .filter(|s| !s.name.ends_with(".rules"))
+        .collect();
+    sets.push(kansoku_plugin::Ruleset {
+        name: "hundred.rules".into(),
+        content: lines.join("\n").into_bytes(),
+    });
+    sets
+}
+
+fn is_fixture(name: &str) -> bool {
+    common::fixture_names().iter().any(|f| f == name)
+}
+
+/// Native throughput over the host benchmark's mixed batch (a quarter each
+/// of connections, DNS, TLS with JA3, HTTP), for its three rule sets:
+/// `cargo test --release -p signature --test et_open -- --ignored --nocapture`.
+#[test]
+#[ignore = "benchmark; run in release mode"]
+fn native_rate_on_mixed_records() {
+    use kansoku_plugin::testing::BatchBuilder;
+    use kansoku_plugin::{Detector, TextField};
+    let mut state = 0x7369_676e_6174_7572u64;
+    let mut next = || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    };
+    let mut builder = BatchBuilder::new();
+    for i in 0..4096usize {
+        let outside = std::net::Ipv4Addr::from(next() as u32);
+        let inside = std::net::Ipv4Addr::new(10, 1, (i / 256) as u8, (i % 256) as u8);
+        let sport = 1024 + (next() % 60_000) as u16;
+        builder
+            .flow(
+                inside.into(),
+                sport,
+                outside.into(),
+                [443, 53, 443, 80][i % 4],
+            )
+            .direction(2)
+            .proto(if i % 4 == 1 { 17 } else { 6 })
+            .conn_state(3)
+            .bytes(300, 4_000)
+            .kind((i % 4) as u8);
+        let name = format!(
+            "h{}.s{}.example{}.com",
+            next() % 10_000,
+            next() % 100,
+            i % 7
+        );
+        match i % 4 {
+            1 => {
+                builder.text(TextField::DnsQuery, &name);
+            }
+            2 => {
+                builder
+                    .text(TextField::TlsSni, &name)
+                    .text(TextField::Ja3, &format!("{:032x}", u128::from(next())));
+            }
+            3 => {
+                builder
+                    .text(TextField::HttpHost, &name)
+                    .text(TextField::HttpMethod, "GET")
+                    .text(
+                        TextField::HttpUri,
+                        &format!("/static/{}/app.js?v={i}", next() % 1000),
+                    )
+                    .text(
+                        TextField::HttpUserAgent,
+                        "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0 Safari/537.36",
+                    );
+            }
+            _ => {}
+        }
+    }
+    let batch = builder.build();
+    let defaults: Vec<_> = et_open()
+        .into_iter()
+        .filter(|s| !is_fixture(&s.name))
+        .collect();
+    for (name, sets) in [
+        ("100 ET rules", hundred_rules()),
+        ("defaults", defaults),
+        ("every ET file", et_open()),
+    ] {
+        let (mut detector, report) = Signature::with_rulesets(&sets).unwrap();
+        let mut findings = 0;
+        for _ in 0..5 {
+            findings = detector.process(&batch).len();
+        }
+        // Best of several short rounds: the machine may be shared.
+        let mut best = f64::INFINITY;
+        for _ in 0..20 {
+            let start = std::time::Instant::now();
+            for _ in 0..5 {
+                std::hint::black_box(detector.process(&batch));
+            }
+            best = best.min(start.elapsed().as_nanos() as f64 / (5.0 * 4096.0));
+        }
+        eprintln!(
+            "{name} ({} loaded): {best:.0} ns/flow native, {findings} findings/batch",
+            report.loaded
+        );
+    }
+}

@@ -44,3 +44,17 @@ pub fn et_open() -> Vec<Ruleset> {
     }
     sets
 }
+
+/// The names [`et_open`] gives the gzipped fixtures (the non-default files).
+#[allow(dead_code, reason = "not every test binary uses it")]
+pub fn fixture_names() -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(root().join("tests/fixtures/et-open"))
+        .unwrap()
+        .map(|e| {
+            let name = e.unwrap().file_name().to_string_lossy().into_owned();
+            name.trim_end_matches(".gz").to_owned()
+        })
+        .collect();
+    names.sort();
+    names
+}
