@@ -1,6 +1,7 @@
 //! Per-source windows of unanswered attempts.
 
-use std::collections::{HashMap, HashSet};
+// foldhash: SipHash was most of the per-flow cost of a lookup here.
+use foldhash::{HashMap, HashSet};
 
 use kansoku_plugin::Timestamp;
 use serde::{Deserialize, Serialize};
