@@ -292,7 +292,10 @@ fn main() {
         ("reputation", "1 M indicators", million_indicators),
     ];
     // `cargo bench --bench detectors -- reputation` runs one plugin's rows.
-    let only: Vec<String> = std::env::args().skip(1).filter(|a| !a.starts_with('-')).collect();
+    let only: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with('-'))
+        .collect();
     for (plugin, name, sets) in runs {
         if !only.is_empty() && !only.iter().any(|o| plugin.contains(o.as_str())) {
             continue;
