@@ -158,7 +158,7 @@ impl Detector for Signature {
                     continue;
                 }
                 self.state.apply_flowbits(rule, &flow);
-                if rule.noalert || !self.state.threshold_allows(rule, id, &flow) {
+                if rule.noalert || !self.state.threshold_allows(rule, &flow) {
                     continue;
                 }
                 findings.push(self.finding(rule, &flow));
@@ -166,6 +166,16 @@ impl Detector for Signature {
         }
         self.candidates = candidates;
         findings
+    }
+
+    fn snapshot(&self) -> Vec<u8> {
+        self.state.to_bytes()
+    }
+
+    fn restore(&mut self, state: &[u8]) -> Result<(), ConfigError> {
+        self.state = State::from_bytes(state)
+            .map_err(|e| ConfigError::new("snapshot", format!("unreadable state: {e}")))?;
+        Ok(())
     }
 
     fn tick(&mut self, now: Timestamp) -> Vec<Finding> {

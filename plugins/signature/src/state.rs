@@ -5,6 +5,7 @@
 use std::collections::HashMap;
 
 use kansoku_plugin::{Flow, Timestamp};
+use serde::{Deserialize, Serialize};
 
 use crate::check::ends;
 use crate::rule::{Flowbit, Limit, Rule, Track};
@@ -19,14 +20,16 @@ const MAX_FLOWS: usize = 200_000;
 /// At most this many threshold counters.
 const MAX_COUNTERS: usize = 200_000;
 
-#[derive(Debug, Default)]
+/// Counters are keyed by sid, not by position among the loaded rules, so
+/// they keep meaning the same rule across a `configure` and a hot swap.
+#[derive(Debug, Default, Serialize, Deserialize)]
 pub struct State {
     names: HashMap<String, u32>,
     flows: HashMap<FlowKey, (Timestamp, Vec<u32>)>,
     counters: HashMap<(u32, u128, u128), Counter>,
 }
 
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
 struct Counter {
     start: Timestamp,
     hits: u32,
@@ -108,10 +111,11 @@ impl State {
     }
 
     /// Whether `threshold` or `detection_filter` lets this match alert.
-    pub fn threshold_allows(&mut self, rule: &Rule, id: u32, flow: &Flow<'_>) -> bool {
+    pub fn threshold_allows(&mut self, rule: &Rule, flow: &Flow<'_>) -> bool {
         let Some(t) = rule.threshold else {
             return true;
         };
+        let id = rule.sid;
         let (orig, resp) = ends(flow);
         let (a, b) = match t.track {
             Track::BySrc => (orig.ip, 0),
@@ -182,5 +186,17 @@ impl State {
             .retain(|_, (seen, _)| now.saturating_sub(*seen) < FLOWBIT_IDLE_US);
         self.counters
             .retain(|_, c| now.saturating_sub(c.start) < 86_400_000_000);
+    }
+}
+
+impl State {
+    /// The state as bytes, for a replacement instance.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        postcard::to_allocvec(self).unwrap_or_default()
+    }
+
+    /// State written by [`State::to_bytes`].
+    pub fn from_bytes(bytes: &[u8]) -> Result<Self, postcard::Error> {
+        postcard::from_bytes(bytes)
     }
 }

@@ -151,11 +151,10 @@ fn address_lists_match_packets_either_way_only_when_the_other_side_answered() {
 
 #[test]
 fn threshold_and_flowbits_remember_across_flows() {
-    let mut d = detector(
-        "alert ip 192.0.2.1 any -> $HOME_NET any (msg:\"limited\"; threshold:type limit, track by_src, count 1, seconds 60; sid:1;)\n\
+    const RULES: &str = "alert ip 192.0.2.1 any -> $HOME_NET any (msg:\"limited\"; threshold:type limit, track by_src, count 1, seconds 60; sid:1;)\n\
          alert tls $HOME_NET any -> any any (msg:\"set\"; ja3.hash; content:\"aaaa\"; flowbits:set,seen.aaaa; flowbits:noalert; sid:2;)\n\
-         alert tls $HOME_NET any -> any any (msg:\"then\"; tls.sni; content:\"c2.example\"; flowbits:isset,seen.aaaa; sid:3;)\n",
-    );
+         alert tls $HOME_NET any -> any any (msg:\"then\"; tls.sni; content:\"c2.example\"; flowbits:isset,seen.aaaa; sid:3;)\n";
+    let mut d = detector(RULES);
     let mut b = BatchBuilder::new();
     for ts in [1, 2, 3] {
         b.flow(ip("192.0.2.1"), 1, ip("10.0.0.1"), 22)
@@ -182,6 +181,22 @@ fn threshold_and_flowbits_remember_across_flows() {
         ["3"],
         "set, then seen, in rule order"
     );
+
+    // A replacement instance (hot swap) takes the bits and counts over.
+    let mut swapped = detector(RULES);
+    swapped.restore(&d.snapshot()).unwrap();
+    assert_eq!(sids(&mut swapped, &tls("bbbb")), ["3"], "the bit survived");
+    let mut b = BatchBuilder::new();
+    b.flow(ip("192.0.2.1"), 1, ip("10.0.0.1"), 22)
+        .proto(6)
+        .direction(INBOUND)
+        .conn_state(3)
+        .ts(4_000_000);
+    assert!(
+        sids(&mut swapped, &b.build()).is_empty(),
+        "the limit survived"
+    );
+    assert!(detector(RULES).restore(b"\xff\xff\xff").is_err());
 }
 
 #[test]
