@@ -35,12 +35,22 @@ use rng::Rng;
 
 const ROWS: usize = 4096;
 
+/// Real user agents and how often they were seen (see
+/// tests/fixtures/README.md).
+const USER_AGENTS: &str = include_str!("../tests/fixtures/http/user-agents.tsv");
+
 /// A quarter each of connections, DNS, TLS and HTTP records between home
 /// hosts and random outside addresses, with names and URIs of typical
 /// length.
 fn batch() -> FlowBatch {
     let mut rng = Rng(0x7369_676e_6174_7572);
     let mut batch = FlowBatch::with_capacity(ROWS);
+    // Each agent as many times as it was seen.
+    let agents: Vec<&str> = USER_AGENTS
+        .lines()
+        .filter_map(|l| l.split_once('\t'))
+        .flat_map(|(count, agent)| std::iter::repeat_n(agent, count.parse().unwrap_or(0)))
+        .collect();
     for i in 0..ROWS {
         let outside = IpAddr::from((rng.next() as u32).to_be_bytes());
         let inside = IpAddr::from([10, 1, (i / 256) as u8, (i % 256) as u8]);
@@ -75,10 +85,14 @@ fn batch() -> FlowBatch {
                     TextField::HttpUri,
                     format!("/static/{}/app.js?v={}", rng.next() % 1000, i),
                 );
-                record.text.set(
-                    TextField::HttpUserAgent,
-                    "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0 Safari/537.36",
-                );
+                // User agents as often as the real logs carry them, and
+                // one row in eight a value of the long tail, never seen before.
+                let agent = if rng.below(8) == 0 {
+                    format!("python-requests/2.{}", rng.next() % 1_000_000)
+                } else {
+                    agents[rng.below(agents.len() as u64) as usize].to_owned()
+                };
+                record.text.set(TextField::HttpUserAgent, agent);
                 record.http_status = 200;
             }
             _ => {}
@@ -148,20 +162,33 @@ fn every_et_file() -> Vec<Ruleset> {
     sets
 }
 
-/// The first 100 enabled DNS, TLS, HTTP and address rules of the defaults.
+/// 100 rules spread evenly over the rules every ET file loads (every n-th
+/// in file order), so the sample has the full set's mix of address, DNS,
+/// TLS, JA3 and HTTP rules and the comparison is about the rule count
+/// alone. Which rules load comes from the plugin's own load report.
 fn hundred_rules() -> Vec<Ruleset> {
-    let mut lines = Vec::new();
-    for set in defaults().iter().filter(|s| s.name.ends_with(".rules")) {
+    let every = every_et_file();
+    let (worker, _) = worker("signature", every.clone(), 1 << 30);
+    let skipped: std::collections::HashSet<&str> = worker
+        .plugin()
+        .load_report
+        .skipped
+        .iter()
+        .map(|s| s.location.as_str())
+        .collect();
+    let mut loaded = Vec::new();
+    for set in every.iter().filter(|s| s.name.ends_with(".rules")) {
         let text = String::from_utf8_lossy(&set.content);
-        lines.extend(
-            text.lines()
-                .filter(|l| l.starts_with("alert "))
-                .take(15)
-                .map(str::to_owned),
-        );
+        for (i, line) in text.lines().enumerate() {
+            let place = format!("{}:{}", set.name, i + 1);
+            if line.starts_with("alert ") && !skipped.contains(place.as_str()) {
+                loaded.push(line.to_owned());
+            }
+        }
     }
-    lines.truncate(100);
-    let mut sets: Vec<Ruleset> = defaults()
+    let step = (loaded.len() / 100).max(1);
+    let lines: Vec<String> = loaded.into_iter().step_by(step).take(100).collect();
+    let mut sets: Vec<Ruleset> = every
         .into_iter()
         .filter(|s| !s.name.ends_with(".rules"))
         .collect();

@@ -121,13 +121,16 @@ impl<'a> TextColumn<'a> {
     /// The value of `row`: `None` when the row does not carry the field, or
     /// when the host sent something that is not UTF-8 (it never does).
     pub fn get(&self, row: usize) -> Option<&'a str> {
+        std::str::from_utf8(self.get_bytes(row)?).ok()
+    }
+
+    /// The value of `row` as bytes, not checked for UTF-8: for matchers
+    /// that compare bytes anyway and would pay for the check on every row.
+    pub fn get_bytes(&self, row: usize) -> Option<&'a [u8]> {
         let start = *self.offsets.get(row)? as usize;
         let end = *self.offsets.get(row + 1)? as usize;
         let value = self.bytes.get(start..end)?;
-        if value.is_empty() {
-            return None;
-        }
-        std::str::from_utf8(value).ok()
+        (!value.is_empty()).then_some(value)
     }
 }
 
@@ -397,6 +400,12 @@ impl<'a> Flow<'a> {
     /// the plugin did not get the column (not asked for, or not granted).
     pub fn text(&self, field: TextField) -> Option<&'a str> {
         self.batch.text(field)?.get(self.row)
+    }
+
+    /// The value of a text field as bytes, not checked for UTF-8 (see
+    /// [`TextColumn::get_bytes`]).
+    pub fn text_bytes(&self, field: TextField) -> Option<&'a [u8]> {
+        self.batch.text(field)?.get_bytes(self.row)
     }
 
     text_accessors! {

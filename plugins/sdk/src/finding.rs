@@ -50,7 +50,9 @@ impl Finding {
             category: String::new(),
             severity: Severity::Medium,
             confidence: 50,
-            evidence: Vec::new(),
+            // Room for a typical finding's evidence without regrowing: a
+            // noisy rule makes thousands of findings a second.
+            evidence: Vec::with_capacity(8),
         }
     }
 

@@ -67,9 +67,10 @@ fn of(b: &BufferMatch, c: &Content) -> Option<Anchor> {
     // A size equal to the content's own length leaves room for nothing
     // else: the content is the whole value, so it ends it.
     let whole = !b.dotprefix
-        && b.sizes
-            .iter()
-            .any(|s| matches!(s, Size::Eq(n) if *n == c.pattern.len()));
+        && (b.buffer.fixed_len() == Some(c.pattern.len())
+            || b.sizes
+                .iter()
+                .any(|s| matches!(s, Size::Eq(n) if *n == c.pattern.len())));
     let at_start = !c.is_relative()
         && c.offset.unwrap_or(0) == 0
         && (c.startswith || c.depth == Some(c.pattern.len()));

@@ -3,11 +3,13 @@
 //! Each rule gets one way in:
 //! - a rule with metadata buffers is found through one content it needs
 //!   (its [`anchor`](crate::anchor)): anchors a value must start or end
-//!   with (domain suffixes, exact names, URI and user-agent prefixes) by a
-//!   trie walked from that end of the value, the rest by one Aho-Corasick
-//!   DFA per buffer ([`Substrings`]). Both are case-insensitive and rules sharing an
-//!   anchor share one entry; the rule's own check then applies case,
-//!   position and the rest;
+//!   with (domain suffixes, exact names, whole JA3 hashes, URI and
+//!   user-agent prefixes) by a trie walked from that end of the value, the
+//!   rest by a 4-gram index per buffer ([`Substrings`]). Both are
+//!   case-insensitive and rules sharing an anchor share one entry; the
+//!   rule's own check then applies case, position and the rest. What the
+//!   anchors of a user agent or certificate name were is remembered
+//!   ([`Memo`]): those values repeat;
 //! - a header-only rule with literal addresses is found through the flow's
 //!   addresses (disjoint segments, see [`RangeMap`]);
 //! - a header-only rule with a single destination port, through the port;
@@ -23,6 +25,7 @@ use std::collections::HashMap;
 use kansoku_plugin::{Flow, Kind};
 
 use crate::anchor::{Place, anchor};
+use crate::memo::{self, Memo};
 use crate::rule::header::{Addr, Spec};
 use crate::rule::{Buffer, Rule, Toward};
 use crate::substrings::Substrings;
@@ -211,14 +214,14 @@ impl Index {
     }
 
     /// Rules that may match `flow`, whose buffers are `values`, in rule
-    /// order, each once. `seen` is scratch space sized to the rule count.
-    pub fn candidates(
+    /// order, each once.
+    pub fn candidates<'s>(
         &self,
         flow: &Flow<'_>,
         values: &Values<'_>,
-        seen: &mut [bool],
-        out: &mut Vec<u32>,
-    ) {
+        scratch: &'s mut Scratch,
+    ) -> &'s [u32] {
+        let Scratch { seen, out, memo } = scratch;
         out.clear();
         let mut add = |ids: &[u32]| {
             for &id in ids {
@@ -236,14 +239,11 @@ impl Index {
             let Some(value) = values.get(b.buffer) else {
                 continue;
             };
-            b.suffixes.walk(value, |g| add(group(g)));
-            b.prefixes.walk(value, |g| add(group(g)));
-            if let Some((substrings, groups)) = &b.anywhere {
-                substrings.each(value, |p| {
-                    if let Some(&g) = groups.get(p) {
-                        add(group(g));
-                    }
-                });
+            if memo::remembers(b.buffer) {
+                let found = memo.groups(b.buffer, value, |report| b.anchors(value, report));
+                found.iter().for_each(|&g| add(group(g)));
+            } else {
+                b.anchors(value, &mut |g| add(group(g)));
             }
         }
         for (buffer, ids) in &self.buffer_scan {
@@ -266,6 +266,40 @@ impl Index {
             if let Some(slot) = seen.get_mut(id as usize) {
                 *slot = false;
             }
+        }
+        out
+    }
+}
+
+impl BufferIndex {
+    /// Reports the group of every anchor of this buffer in `value`.
+    fn anchors(&self, value: &[u8], report: &mut dyn FnMut(u32)) {
+        self.suffixes.walk(value, &mut *report);
+        self.prefixes.walk(value, &mut *report);
+        if let Some((substrings, groups)) = &self.anywhere {
+            substrings.each(value, |p| {
+                if let Some(&g) = groups.get(p) {
+                    report(g);
+                }
+            });
+        }
+    }
+}
+
+/// The working space of [`Index::candidates`], kept between flows.
+#[derive(Debug, Default)]
+pub struct Scratch {
+    /// A flag per rule: already a candidate for this flow.
+    seen: Vec<bool>,
+    out: Vec<u32>,
+    memo: Memo,
+}
+
+impl Scratch {
+    pub fn new(rules: usize) -> Self {
+        Self {
+            seen: vec![false; rules],
+            ..Self::default()
         }
     }
 }

@@ -14,6 +14,7 @@
 mod anchor;
 pub mod check;
 pub mod engine;
+mod memo;
 pub mod rule;
 pub mod ruleset;
 mod state;
@@ -29,11 +30,11 @@ use kansoku_plugin::{
 };
 
 use check::Datasets;
-use engine::Index;
+use engine::{Index, Scratch};
 use rule::Rule;
 use ruleset::{Class, Loaded};
 use state::State;
-use values::Values;
+use values::{Columns, Values};
 
 /// The detector.
 #[derive(Debug, Default)]
@@ -43,8 +44,7 @@ pub struct Signature {
     datasets: Datasets,
     index: Index,
     state: State,
-    seen: Vec<bool>,
-    candidates: Vec<u32>,
+    scratch: Scratch,
 }
 
 /// The text fields the buffers read.
@@ -69,13 +69,12 @@ impl Signature {
         let index = Index::build(&loaded.rules);
         report.notes.push(index.summary());
         let detector = Self {
-            seen: vec![false; loaded.rules.len()],
+            scratch: Scratch::new(loaded.rules.len()),
             rules: loaded.rules,
             classes: loaded.classes,
             datasets: loaded.datasets,
             index,
             state: State::default(),
-            candidates: Vec::new(),
         };
         Ok((detector, report))
     }
@@ -84,42 +83,48 @@ impl Signature {
     pub fn rules(&self) -> &[Rule] {
         &self.rules
     }
+}
 
-    fn severity(&self, rule: &Rule) -> Severity {
-        let priority = rule
-            .priority
-            .or_else(|| {
-                let class = rule.classtype.as_ref()?;
-                self.classes.get(class).map(|c| c.priority)
-            })
-            .unwrap_or(3);
-        match priority {
-            0 | 1 => Severity::High,
-            2 => Severity::Medium,
-            3 => Severity::Low,
-            _ => Severity::Info,
-        }
+/// A rule's severity: from its own priority, else its class's.
+fn severity(classes: &HashMap<String, Class>, rule: &Rule) -> Severity {
+    let priority = rule
+        .priority
+        .or_else(|| {
+            let class = rule.classtype.as_ref()?;
+            classes.get(class).map(|c| c.priority)
+        })
+        .unwrap_or(3);
+    match priority {
+        0 | 1 => Severity::High,
+        2 => Severity::Medium,
+        3 => Severity::Low,
+        _ => Severity::Info,
     }
+}
 
-    fn finding(&self, rule: &Rule, flow: &kansoku_plugin::Flow<'_>) -> Finding {
-        let mut finding = Finding::new(flow, &rule.sid.to_string(), rule.msg.as_str())
-            .severity(self.severity(rule))
-            .evidence("gid", rule.gid)
-            .evidence("sid", rule.sid)
-            .evidence("rev", rule.rev);
-        if let Some(class) = &rule.classtype {
-            finding = finding.category(class).evidence("classtype", class);
-        }
-        if let Some(b) = rule.buffers.first()
-            && let Some(value) = engine::buffer_value(flow, b.buffer)
-        {
-            let shown: String = value.chars().take(256).collect();
-            finding = finding
-                .evidence("buffer", b.buffer.name())
-                .evidence("matched", shown);
-        }
-        finding
+/// The finding of `rule` on `flow`.
+fn finding(
+    classes: &HashMap<String, Class>,
+    rule: &Rule,
+    flow: &kansoku_plugin::Flow<'_>,
+) -> Finding {
+    let mut finding = Finding::new(flow, &rule.sid.to_string(), rule.msg.as_str())
+        .severity(severity(classes, rule))
+        .evidence("gid", rule.gid)
+        .evidence("sid", rule.sid)
+        .evidence("rev", rule.rev);
+    if let Some(class) = &rule.classtype {
+        finding = finding.category(class).evidence("classtype", class);
     }
+    if let Some(b) = rule.buffers.first()
+        && let Some(value) = engine::buffer_value(flow, b.buffer)
+    {
+        let shown: String = value.chars().take(256).collect();
+        finding = finding
+            .evidence("buffer", b.buffer.name())
+            .evidence("matched", shown);
+    }
+    finding
 }
 
 impl Detector for Signature {
@@ -140,12 +145,11 @@ impl Detector for Signature {
 
     fn process(&mut self, batch: &Batch) -> Vec<Finding> {
         let mut findings = Vec::new();
-        let mut candidates = std::mem::take(&mut self.candidates);
+        let columns = Columns::of(batch);
         for flow in batch.iter() {
-            let values = Values::read(&flow, self.index.watched(flow.kind()));
-            self.index
-                .candidates(&flow, &values, &mut self.seen, &mut candidates);
-            for &id in &candidates {
+            let values = Values::read(&columns, &flow, self.index.watched(flow.kind()));
+            let candidates = self.index.candidates(&flow, &values, &mut self.scratch);
+            for &id in candidates {
                 let Some(rule) = self.rules.get(id as usize) else {
                     continue;
                 };
@@ -161,10 +165,9 @@ impl Detector for Signature {
                 if rule.noalert || !self.state.threshold_allows(rule, &flow) {
                     continue;
                 }
-                findings.push(self.finding(rule, &flow));
+                findings.push(finding(&self.classes, rule, &flow));
             }
         }
-        self.candidates = candidates;
         findings
     }
 

@@ -4,7 +4,8 @@
 //! one fewest patterns share); a value is scanned one position at a time,
 //! its 4-gram (case folded) tested against a small bitmap, and only a set
 //! bit leads to the patterns of that 4-gram, each then compared at its
-//! place. Every position is independent of the one before, so the scan runs
+//! place (the keys of a filter slot are listed together, so a hit costs
+//! one more access, not a search). Every position is independent of the one before, so the scan runs
 //! at the processor's throughput; an automaton's state-to-state chain costs
 //! a cache access per byte instead, and with a few thousand patterns its
 //! tables are far larger than L1. Shorter patterns (HTTP methods, `~1`) are
@@ -21,6 +22,23 @@ const FILTER_BITS: std::ops::RangeInclusive<u32> = 9..=16;
 /// The window the index keys patterns by.
 const GRAM: usize = 4;
 
+/// Values typical of benign traffic: a pattern is keyed by a 4-gram these
+/// lack when it has one, so the browser user agents, common URI parts and
+/// top-level domains every flow carries do not stop the scan for a pattern
+/// that merely contains them (like the byte-frequency table a substring
+/// searcher uses to pick its rare byte).
+const TYPICAL: &[&str] = &[
+    "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.0.0 Safari/537.36 Edg/120.0.0.0",
+    "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.1 Safari/605.1.15",
+    "Mozilla/5.0 (X11; Linux x86_64; rv:120.0) Gecko/20100101 Firefox/120.0",
+    "Mozilla/5.0 (iPhone; CPU iPhone OS 17_1 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Mobile/15E148",
+    "Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0 Mobile Safari/537.36",
+    "Microsoft-CryptoAPI/10.0 Windows-Update-Agent/10.0.10011.16384 Client-Protocol/2.50 curl/8.4.0 Wget/1.21 python-requests/2.31",
+    "GET POST HEAD PUT OPTIONS HTTP/1.1 HTTP/2",
+    "/index.html /static/js/app.min.js?v=1 /assets/css/style.css /images/logo.png /api/v1/ /wp-content/ /favicon.ico /search?q=",
+    "www.example.com .co.jp .ac.jp .ne.jp .or.jp .go.jp .com .net .org .edu .info .io .cn .ru .de .uk .amazonaws.com .cloudfront.net .googleapis.com",
+];
+
 #[derive(Debug, Default)]
 pub struct Substrings {
     /// Patterns, lower case.
@@ -29,8 +47,10 @@ pub struct Substrings {
     filter: Vec<u64>,
     /// `32 - log2(filter bits)`: how far a hash is shifted to index it.
     shift: u32,
-    /// (4-gram, pattern, where the 4-gram is in the pattern), by 4-gram.
+    /// (4-gram, pattern, where the 4-gram is in the pattern), by slot.
     keys: Vec<(u32, u32, u32)>,
+    /// The keys of slot `s` are `keys[buckets[s]..buckets[s + 1]]`.
+    buckets: Vec<u32>,
     /// Patterns shorter than a 4-gram.
     short: Vec<u32>,
 }
@@ -56,6 +76,10 @@ impl Substrings {
     /// Indexes `patterns`; empty ones are never reported.
     pub fn build(patterns: &[Vec<u8>]) -> Self {
         let patterns: Vec<Vec<u8>> = patterns.iter().map(|p| p.to_ascii_lowercase()).collect();
+        let typical: std::collections::HashSet<u32> = TYPICAL
+            .iter()
+            .flat_map(|t| t.as_bytes().windows(GRAM).map(gram))
+            .collect();
         let mut shared: HashMap<u32, usize> = HashMap::new();
         for p in &patterns {
             let mut grams: Vec<u32> = p.windows(GRAM).map(gram).collect();
@@ -79,10 +103,10 @@ impl Substrings {
             if p.is_empty() {
                 continue;
             }
-            let rarest = p
-                .windows(GRAM)
-                .enumerate()
-                .min_by_key(|(_, w)| shared.get(&gram(w)).copied().unwrap_or(0));
+            let rarest = p.windows(GRAM).enumerate().min_by_key(|(_, w)| {
+                let g = gram(w);
+                (typical.contains(&g), shared.get(&g).copied().unwrap_or(0))
+            });
             match rarest {
                 Some((at, w)) => {
                     let g = gram(w);
@@ -97,7 +121,18 @@ impl Substrings {
                 None => index.short.push(i),
             }
         }
-        index.keys.sort_unstable();
+        let shift = index.shift;
+        index.keys.sort_unstable_by_key(|k| (slot(k.0, shift), k.0));
+        let slots = 1usize << (32 - shift);
+        let mut at = 0;
+        index.buckets = (0..=slots)
+            .map(|s| {
+                while index.keys.get(at).is_some_and(|k| slot(k.0, shift) < s) {
+                    at += 1;
+                }
+                u32::try_from(at).unwrap_or(u32::MAX)
+            })
+            .collect();
         index.patterns = patterns;
         index
     }
@@ -120,7 +155,7 @@ impl Substrings {
             let s = slot(g, self.shift);
             let word = self.filter.get(s / 64).copied().unwrap_or(0);
             if word & (1 << (s % 64)) != 0 {
-                self.verify(value, at, g, &mut found);
+                self.verify(value, at, g, s, &mut found);
             }
         }
     }
@@ -128,11 +163,12 @@ impl Substrings {
     /// Reports the patterns keyed by `g` that are in `value` where that
     /// 4-gram, at `at`, puts them.
     #[cold]
-    fn verify(&self, value: &[u8], at: usize, g: u32, found: &mut impl FnMut(usize)) {
-        let first = self.keys.partition_point(|k| k.0 < g);
-        for &(key, i, offset) in self.keys.get(first..).unwrap_or_default() {
+    fn verify(&self, value: &[u8], at: usize, g: u32, s: usize, found: &mut impl FnMut(usize)) {
+        let from = self.buckets.get(s).copied().unwrap_or(0) as usize;
+        let to = self.buckets.get(s + 1).copied().unwrap_or(0) as usize;
+        for &(key, i, offset) in self.keys.get(from..to).unwrap_or_default() {
             if key != g {
-                break;
+                continue;
             }
             let Some(start) = at.checked_sub(offset as usize) else {
                 continue;

@@ -2,7 +2,7 @@
 //! look at the same few values, and reading one means finding its column
 //! and validating its UTF-8.
 
-use kansoku_plugin::Flow;
+use kansoku_plugin::{Batch, Flow, TextColumn};
 
 use crate::rule::Buffer;
 
@@ -17,22 +17,37 @@ pub struct Values<'a> {
     status_len: u8,
 }
 
+/// The text column of each buffer in one batch, found once per batch
+/// rather than once per flow.
+#[derive(Debug, Clone, Copy)]
+pub struct Columns<'a> {
+    text: [Option<TextColumn<'a>>; Buffer::ALL.len()],
+}
+
+impl<'a> Columns<'a> {
+    pub fn of(batch: &'a Batch) -> Self {
+        Self {
+            text: Buffer::ALL.map(|b| b.field().and_then(|field| batch.text(field))),
+        }
+    }
+}
+
 impl<'a> Values<'a> {
-    /// Reads `buffers` from `flow`; the others stay absent.
-    pub fn read(flow: &Flow<'a>, buffers: &[Buffer]) -> Self {
+    /// Reads `buffers` from `flow`, whose batch's columns are `columns`;
+    /// the others stay absent.
+    pub fn read(columns: &Columns<'a>, flow: &Flow<'_>, buffers: &[Buffer]) -> Self {
         let mut values = Values::default();
+        let row = flow.row() as usize;
         for &buffer in buffers {
-            match buffer.field() {
-                Some(field) => {
-                    if let Some(slot) = values.text.get_mut(buffer as usize) {
-                        *slot = flow.text(field).map(str::as_bytes);
-                    }
+            if buffer.field().is_none() {
+                if let Some(status) = flow.http_status() {
+                    values.set_status(status);
                 }
-                None => {
-                    if let Some(status) = flow.http_status() {
-                        values.set_status(status);
-                    }
-                }
+            } else if let (Some(Some(column)), Some(slot)) = (
+                columns.text.get(buffer as usize),
+                values.text.get_mut(buffer as usize),
+            ) {
+                *slot = column.get_bytes(row);
             }
         }
         values
@@ -87,7 +102,8 @@ mod tests {
             .text(TextField::HttpUri, "/x");
         let batch = builder.build();
         let flow = batch.get(0).unwrap();
-        let values = Values::read(&flow, &[Buffer::HttpHost, Buffer::HttpMethod]);
+        let columns = Columns::of(&batch);
+        let values = Values::read(&columns, &flow, &[Buffer::HttpHost, Buffer::HttpMethod]);
         assert_eq!(values.get(Buffer::HttpHost), Some(&b"example.com"[..]));
         assert_eq!(values.get(Buffer::HttpUri), None);
         assert_eq!(values.get(Buffer::HttpMethod), None);

@@ -323,25 +323,27 @@ fn native_rate_on_connections() {
     eprintln!("{per:.0} ns/flow native, {findings} findings");
 }
 
-/// The first 100 enabled rules of the defaults, as the host benchmark
-/// (`benches/detectors.rs`) takes them.
+/// 100 rules spread evenly over those every ET file loads, as the host
+/// benchmark (`benches/detectors.rs`) takes them: the full set's mix of
+/// kinds, a fortieth of its size.
 fn hundred_rules() -> Vec<kansoku_plugin::Ruleset> {
-    let defaults: Vec<_> = et_open()
-        .into_iter()
-        .filter(|s| !is_fixture(&s.name))
-        .collect();
-    let mut lines = Vec::new();
-    for set in defaults.iter().filter(|s| s.name.ends_with(".rules")) {
+    let every = et_open();
+    let (_, report) = Signature::with_rulesets(&every).unwrap();
+    let skipped: std::collections::HashSet<&str> =
+        report.skipped.iter().map(|s| s.location.as_str()).collect();
+    let mut loaded = Vec::new();
+    for set in every.iter().filter(|s| s.name.ends_with(".rules")) {
         let text = String::from_utf8_lossy(&set.content);
-        lines.extend(
-            text.lines()
-                .filter(|l| l.starts_with("alert "))
-                .take(15)
-                .map(str::to_owned),
-        );
+        for (i, line) in text.lines().enumerate() {
+            let place = format!("{}:{}", set.name, i + 1);
+            if line.starts_with("alert ") && !skipped.contains(place.as_str()) {
+                loaded.push(line.to_owned());
+            }
+        }
     }
-    lines.truncate(100);
-    let mut sets: Vec<_> = defaults
+    let step = (loaded.len() / 100).max(1);
+    let lines: Vec<String> = loaded.into_iter().step_by(step).take(100).collect();
+    let mut sets: Vec<_> = every
         .into_iter()
         .filter(|s| !s.name.ends_with(".rules"))
         .collect();
@@ -371,6 +373,13 @@ fn native_rate_on_mixed_records() {
         state ^= state << 17;
         state
     };
+    // User agents as often as the real logs carry them (see
+    // tests/fixtures/README.md), and one row in eight a new one.
+    let agents: Vec<&str> = include_str!("../../../tests/fixtures/http/user-agents.tsv")
+        .lines()
+        .filter_map(|l| l.split_once('\t'))
+        .flat_map(|(count, agent)| std::iter::repeat_n(agent, count.parse().unwrap()))
+        .collect();
     let mut builder = BatchBuilder::new();
     for i in 0..4096usize {
         let outside = std::net::Ipv4Addr::from(next() as u32);
@@ -404,6 +413,11 @@ fn native_rate_on_mixed_records() {
                     .text(TextField::Ja3, &format!("{:032x}", u128::from(next())));
             }
             3 => {
+                let agent = if next() % 8 == 0 {
+                    format!("python-requests/2.{}", next() % 1_000_000)
+                } else {
+                    agents[(next() % agents.len() as u64) as usize].to_owned()
+                };
                 builder
                     .text(TextField::HttpHost, &name)
                     .text(TextField::HttpMethod, "GET")
@@ -411,10 +425,7 @@ fn native_rate_on_mixed_records() {
                         TextField::HttpUri,
                         &format!("/static/{}/app.js?v={i}", next() % 1000),
                     )
-                    .text(
-                        TextField::HttpUserAgent,
-                        "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0 Safari/537.36",
-                    );
+                    .text(TextField::HttpUserAgent, &agent);
             }
             _ => {}
         }

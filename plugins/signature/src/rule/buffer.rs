@@ -51,6 +51,17 @@ impl Buffer {
         })
     }
 
+    /// The length of every value of the buffer, when there is one: JA3 and
+    /// JA3S are MD5 digests in hex, so a content that long is the whole
+    /// value and is looked up as such (a log carrying something else in
+    /// these fields does not hold a JA3 hash).
+    pub const fn fixed_len(self) -> Option<usize> {
+        match self {
+            Buffer::Ja3Hash | Buffer::Ja3sHash => Some(32),
+            _ => None,
+        }
+    }
+
     /// Suricata's name for it, used in findings.
     pub fn name(self) -> &'static str {
         match self {
