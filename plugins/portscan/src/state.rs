@@ -244,19 +244,30 @@ impl Scanners {
             .retain(|_, w| w.start.saturating_add(window_us) > now);
     }
 
-    /// Frees a tenth of the table, oldest activity first, after dropping
+    /// Frees a fifth of the table, oldest activity first, after dropping
     /// ended windows. Eviction is in bulk so that a full table under a flood
-    /// of new sources does not rescan the table for every flow.
+    /// of new sources does not rescan the table for every flow, and reads
+    /// the table twice (once to rank, once to drop): under a flood of new
+    /// sources this is most of the plugin's work.
     fn make_room(&mut self, rules: &Rules, now: Timestamp) {
         let before = self.sources.len();
-        self.expire(rules, now);
-        if self.sources.len() >= rules.max_sources {
-            let mut seen: Vec<Timestamp> = self.sources.values().map(|w| w.last_seen).collect();
-            let cut = (rules.max_sources / 10).max(1).min(seen.len() - 1);
+        let window_us = i64::from(rules.window_secs) * 1_000_000;
+        let live = |w: &Window| w.start.saturating_add(window_us) > now;
+        let mut seen: Vec<Timestamp> = self
+            .sources
+            .values()
+            .filter(|w| live(w))
+            .map(|w| w.last_seen)
+            .collect();
+        let threshold = if seen.len() >= rules.max_sources {
+            let cut = (rules.max_sources / 5).max(1).min(seen.len() - 1);
             let (_, threshold, _) = seen.select_nth_unstable(cut);
-            let threshold = *threshold;
-            self.sources.retain(|_, w| w.last_seen > threshold);
-        }
+            *threshold
+        } else {
+            Timestamp::MIN
+        };
+        self.sources
+            .retain(|_, w| live(w) && w.last_seen > threshold);
         let dropped = before - self.sources.len();
         self.evicted += dropped as u64;
         // Under a flood this happens often: say it at the first eviction

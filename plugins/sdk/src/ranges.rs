@@ -22,6 +22,10 @@ pub struct RangeMap {
     /// them without touching the index.
     v4_covered: Vec<u64>,
     starts: Vec<u128>,
+    /// `starts` as offsets from [`V4_MAPPED`] (clamped to 0 and 2^32), so
+    /// the search inside a /16 compares 64-bit words: half the memory of
+    /// `u128` and, in a 32-bit sandbox, a fraction of the instructions.
+    v4_starts: Vec<u64>,
     /// For segment `i`, `ids[offsets[i]..offsets[i+1]]`.
     offsets: Vec<u32>,
     ids: Vec<u32>,
@@ -78,6 +82,11 @@ impl RangeMap {
                 u32::try_from(map.starts.partition_point(|&s| s <= first)).unwrap_or(u32::MAX)
             })
             .collect();
+        map.v4_starts = map
+            .starts
+            .iter()
+            .map(|&s| s.saturating_sub(V4_MAPPED).min(1 << 32) as u64)
+            .collect();
         map.v4_covered = vec![0; (1 << 16) / 64];
         for block in 0..1usize << 16 {
             let (from, to) = (
@@ -106,11 +115,12 @@ impl RangeMap {
             }
             let from = self.v4_index.get(block).copied().unwrap_or(0) as usize;
             let to = self.v4_index.get(block + 1).copied().unwrap_or(0) as usize;
+            let offset = (ip - V4_MAPPED) as u64;
             from + self
-                .starts
+                .v4_starts
                 .get(from..to)
                 .unwrap_or_default()
-                .partition_point(|&s| s <= ip)
+                .partition_point(|&s| s <= offset)
         } else {
             self.starts.partition_point(|&s| s <= ip)
         };

@@ -234,21 +234,23 @@ impl Index {
             }
         };
         let group = |g: u32| self.groups.get(g as usize).map_or(&[][..], Vec::as_slice);
-        for b in &self.buffers {
-            // Values hold only the buffers of the flow's own kind.
-            let Some(value) = values.get(b.buffer) else {
-                continue;
-            };
-            if memo::remembers(b.buffer) {
-                let found = memo.groups(b.buffer, value, |report| b.anchors(value, report));
-                found.iter().for_each(|&g| add(group(g)));
-            } else {
-                b.anchors(value, &mut |g| add(group(g)));
+        if !values.is_empty() {
+            for b in &self.buffers {
+                // Values hold only the buffers of the flow's own kind.
+                let Some(value) = values.get(b.buffer) else {
+                    continue;
+                };
+                if memo::remembers(b.buffer) {
+                    let found = memo.groups(b.buffer, value, |report| b.anchors(value, report));
+                    found.iter().for_each(|&g| add(group(g)));
+                } else {
+                    b.anchors(value, &mut |g| add(group(g)));
+                }
             }
-        }
-        for (buffer, ids) in &self.buffer_scan {
-            if values.get(*buffer).is_some() {
-                add(ids);
+            for (buffer, ids) in &self.buffer_scan {
+                if values.get(*buffer).is_some() {
+                    add(ids);
+                }
             }
         }
         if !self.addresses.is_empty() {

@@ -15,6 +15,8 @@ pub struct Values<'a> {
     text: [Option<&'a [u8]>; Buffer::ALL.len()],
     status: [u8; STATUS_DIGITS],
     status_len: u8,
+    /// Whether any buffer has a value: connection records have none.
+    any: bool,
 }
 
 /// The text column of each buffer in one batch, found once per batch
@@ -48,6 +50,7 @@ impl<'a> Values<'a> {
                 values.text.get_mut(buffer as usize),
             ) {
                 *slot = column.get_bytes(row);
+                values.any |= slot.is_some();
             }
         }
         values
@@ -67,6 +70,12 @@ impl<'a> Values<'a> {
         digits[..len].reverse();
         self.status = digits;
         self.status_len = len as u8;
+        self.any = true;
+    }
+
+    /// Whether no buffer has a value.
+    pub fn is_empty(&self) -> bool {
+        !self.any
     }
 
     /// The value of `buffer`, if the flow has one and it was read.
