@@ -42,6 +42,8 @@ pub(super) struct Ingest<'e> {
     /// The next unit to deliver, and those that came back before it.
     next_delivery: u64,
     waiting: BTreeMap<u64, Output>,
+    /// Line buffers the parse threads are done with.
+    spare: Vec<Vec<u8>>,
     summary: Summary,
     /// Newest flow time seen.
     watermark: Option<Micros>,
@@ -86,6 +88,7 @@ impl<'e> Ingest<'e> {
             // Enough to keep every parse thread busy while the next units
             // are cut and earlier ones wait for a slow one.
             max_in_flight: 2 * parse_threads + 2,
+            spare: Vec::new(),
             next_seq: 0,
             next_delivery: 0,
             waiting: BTreeMap::new(),
@@ -206,9 +209,12 @@ impl<'e> Ingest<'e> {
         };
         let changes_state = c.parser.changes_state(bytes);
         let rows = self.config().batch_rows;
+        let spare = &mut self.spare;
         let open = c.open.get_or_insert_with(|| Open {
             first: number,
-            bytes: Vec::with_capacity(rows.saturating_mul(bytes.len() + 1).min(1 << 24)),
+            bytes: spare.pop().unwrap_or_else(|| {
+                Vec::with_capacity(rows.saturating_mul(bytes.len() + 1).min(1 << 24))
+            }),
             lines: 0,
             parser: c.parser.clone(),
             since: Instant::now(),
@@ -263,8 +269,11 @@ impl<'e> Ingest<'e> {
     }
 
     /// A unit came back: deliver it and any that waited for it.
-    fn returned(&mut self, output: Output) {
+    fn returned(&mut self, mut output: Output) {
         self.in_flight = self.in_flight.saturating_sub(1);
+        if output.spare.capacity() > 0 && self.spare.len() < self.max_in_flight {
+            self.spare.push(std::mem::take(&mut output.spare));
+        }
         self.waiting.insert(output.seq, output);
         while let Some(output) = self.waiting.remove(&self.next_delivery) {
             self.next_delivery += 1;
