@@ -13,6 +13,9 @@ pub type SourceKey = (u16, [u8; 16]);
 
 const SAMPLE: usize = 10;
 
+/// Windows whose activity sets the eviction cut-off.
+const EVICTION_SAMPLE: usize = 4096;
+
 /// Every tracked source.
 #[derive(Debug, Default, Serialize, Deserialize)]
 pub struct Scanners {
@@ -244,27 +247,29 @@ impl Scanners {
             .retain(|_, w| w.start.saturating_add(window_us) > now);
     }
 
-    /// Frees a fifth of the table, oldest activity first, after dropping
-    /// ended windows. Eviction is in bulk so that a full table under a flood
-    /// of new sources does not rescan the table for every flow, and reads
-    /// the table twice (once to rank, once to drop): under a flood of new
+    /// Drops ended windows and about a fifth of the others, least recently
+    /// active first. Eviction is in bulk so that a full table under a flood
+    /// of new sources does not rescan the table for every flow, and the
+    /// cut-off is the 20th percentile of a sample of the live windows (the
+    /// table's order is its hashes', so the first ones are as good a sample
+    /// as any): one pass over the table, not three. Under a flood of new
     /// sources this is most of the plugin's work.
     fn make_room(&mut self, rules: &Rules, now: Timestamp) {
         let before = self.sources.len();
         let window_us = i64::from(rules.window_secs) * 1_000_000;
         let live = |w: &Window| w.start.saturating_add(window_us) > now;
-        let mut seen: Vec<Timestamp> = self
+        let mut sample: Vec<Timestamp> = self
             .sources
             .values()
             .filter(|w| live(w))
+            .take(EVICTION_SAMPLE)
             .map(|w| w.last_seen)
             .collect();
-        let threshold = if seen.len() >= rules.max_sources {
-            let cut = (rules.max_sources / 5).max(1).min(seen.len() - 1);
-            let (_, threshold, _) = seen.select_nth_unstable(cut);
-            *threshold
-        } else {
+        let threshold = if sample.is_empty() {
             Timestamp::MIN
+        } else {
+            let cut = (sample.len() / 5).max(1).min(sample.len() - 1);
+            *sample.select_nth_unstable(cut).1
         };
         self.sources
             .retain(|_, w| live(w) && w.last_seen > threshold);
@@ -326,6 +331,35 @@ mod tests {
         let mut oldest = [0; 16];
         oldest[15] = 0;
         assert!(!scanners.sources.contains_key(&(0, oldest)));
+    }
+
+    #[test]
+    fn eviction_frees_about_a_fifth_oldest_first() {
+        let rules = Rules {
+            max_sources: 1000,
+            ..Rules::default()
+        };
+        let mut scanners = Scanners::default();
+        let source = |i: u16| {
+            let mut src = [0; 16];
+            src[14..].copy_from_slice(&i.to_be_bytes());
+            (0, src)
+        };
+        for i in 0..1000u16 {
+            scanners.observe(&rules, source(i), [9; 16], 80, i64::from(i));
+        }
+        scanners.observe(&rules, source(5000), [9; 16], 80, 1000);
+        assert!(
+            (150..=250).contains(&scanners.evicted),
+            "{}",
+            scanners.evicted
+        );
+        assert!(!scanners.sources.contains_key(&source(0)));
+        assert!(scanners.sources.contains_key(&source(999)));
+        assert!(scanners.sources.contains_key(&source(5000)));
+        // What is left is the most recently active.
+        let oldest = scanners.sources.values().map(|w| w.last_seen).min();
+        assert_eq!(oldest, Some(1000 - scanners.sources.len() as i64 + 1));
     }
 
     #[test]

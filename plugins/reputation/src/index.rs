@@ -30,6 +30,10 @@ pub struct List {
 pub struct Index {
     pub entries: Vec<Entry>,
     addresses: Map<u128>,
+    /// A bit per hashed address of `addresses` (64 Ki bits): most flows'
+    /// addresses are on no list, and 8 KiB answers them without hashing
+    /// into the map.
+    address_filter: Vec<u64>,
     networks: RangeMap,
     /// The CIDR of each range id, and its entry.
     nets: Vec<(IpNet, u32)>,
@@ -46,6 +50,17 @@ pub struct Index {
     pub categories: Vec<Category>,
     pub labels: Vec<Box<str>>,
     pub lists: Vec<List>,
+}
+
+/// Size of [`Index::address_filter`].
+const ADDRESS_FILTER_BITS: usize = 1 << 16;
+
+/// An address's bit in the filter: a multiplicative hash of its 32-bit
+/// fold, cheap inside a 32-bit sandbox (a full 128-bit hash is not).
+fn address_slot(ip: u128) -> usize {
+    let folded = (ip as u64) ^ ((ip >> 64) as u64);
+    let folded = (folded as u32) ^ ((folded >> 32) as u32);
+    (folded.wrapping_mul(0x9e37_79b1) >> 16) as usize
 }
 
 /// Where on a flow an indicator was seen.
@@ -171,7 +186,11 @@ impl Index {
     }
 
     fn address(&self, ip: u128, field: Field, flow: &Flow<'_>, ts: Timestamp, hits: &mut Vec<Hit>) {
-        if let Some(&head) = self.addresses.get(&ip) {
+        let slot = address_slot(ip);
+        let word = self.address_filter.get(slot / 64).copied().unwrap_or(0);
+        if word & (1 << (slot % 64)) != 0
+            && let Some(&head) = self.addresses.get(&ip)
+        {
             self.chain(
                 Some(head),
                 field,
@@ -513,6 +532,14 @@ impl Builder {
     pub fn finish(mut self) -> (Index, LoadReport) {
         self.end_list();
         self.index.networks = RangeMap::build(&self.ranges);
+        let mut filter = vec![0u64; ADDRESS_FILTER_BITS / 64];
+        for &ip in self.index.addresses.keys() {
+            let slot = address_slot(ip);
+            if let Some(word) = filter.get_mut(slot / 64) {
+                *word |= 1 << (slot % 64);
+            }
+        }
+        self.index.address_filter = filter;
         let index = self.index;
         let mut notes = self.notes;
         for list in &index.lists {

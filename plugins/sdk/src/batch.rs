@@ -52,7 +52,10 @@ impl Batch {
         .unwrap_or(0);
         let mut text = [None; TEXT_FIELDS];
         for (i, column) in raw.text.iter().enumerate().take(usize::from(u8::MAX)) {
-            if column.offsets.len() > rows {
+            // A column no row has a value in (connection records and a
+            // field about DNS) is as good as absent, and checking that once
+            // spares every flow's lookup.
+            if column.offsets.len() > rows && !column.bytes.is_empty() {
                 text[column.field as usize] = Some(i as u8);
             }
         }
@@ -79,7 +82,8 @@ impl Batch {
         (row < self.rows).then_some(Flow { batch: self, row })
     }
 
-    /// The text column for `field`, if the host sent it.
+    /// The text column for `field`, if the host sent it and some row has a
+    /// value in it.
     pub fn text(&self, field: TextField) -> Option<TextColumn<'_>> {
         let i = self.text[field as usize]?;
         let column = &self.raw.text[usize::from(i)];
