@@ -31,6 +31,8 @@ use kansoku::scope::Direction;
 
 #[path = "support/rng.rs"]
 mod rng;
+#[path = "support/spread.rs"]
+mod spread;
 use rng::Rng;
 
 const ROWS: usize = 4096;
@@ -176,25 +178,20 @@ fn hundred_rules() -> Vec<Ruleset> {
         .iter()
         .map(|s| s.location.as_str())
         .collect();
-    let mut loaded = Vec::new();
-    for set in every.iter().filter(|s| s.name.ends_with(".rules")) {
-        let text = String::from_utf8_lossy(&set.content);
-        for (i, line) in text.lines().enumerate() {
-            let place = format!("{}:{}", set.name, i + 1);
-            if line.starts_with("alert ") && !skipped.contains(place.as_str()) {
-                loaded.push(line.to_owned());
-            }
-        }
-    }
-    let step = (loaded.len() / 100).max(1);
-    let lines: Vec<String> = loaded.into_iter().step_by(step).take(100).collect();
+    let hundred = spread::spread(
+        every
+            .iter()
+            .map(|s| (s.name.as_str(), s.content.as_slice())),
+        &skipped,
+        100,
+    );
     let mut sets: Vec<Ruleset> = every
         .into_iter()
         .filter(|s| !s.name.ends_with(".rules"))
         .collect();
     sets.push(Ruleset {
         name: "hundred.rules".into(),
-        content: lines.join("\n").into_bytes(),
+        content: hundred.into_bytes(),
     });
     sets
 }
