@@ -54,6 +54,14 @@ impl Default for Rules {
 }
 
 impl Rules {
+    /// Whether no scan can be reported on a source's first attempt (every
+    /// enabled threshold needs two distinct ports or hosts).
+    pub fn needs_two_attempts(&self) -> bool {
+        [&self.vertical, &self.horizontal]
+            .iter()
+            .all(|t| !t.enabled || t.min_distinct >= 2)
+    }
+
     /// Reads the single ruleset the plugin takes; none means defaults.
     pub fn from_rulesets(rulesets: &[Ruleset]) -> Result<Self, ConfigError> {
         let ruleset = match rulesets {

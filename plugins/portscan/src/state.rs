@@ -1,6 +1,8 @@
 //! Per-source windows of unanswered attempts.
 
 // foldhash: SipHash was most of the per-flow cost of a lookup here.
+use std::hash::BuildHasher;
+
 use foldhash::{HashMap, HashSet};
 
 use kansoku_plugin::Timestamp;
@@ -25,6 +27,64 @@ pub struct Scanners {
     /// Attempts older than their source's window, not counted.
     #[serde(default)]
     late: u64,
+    /// Sources seen once. Not carried across a hot swap: at worst a source
+    /// seen once before it is counted from its next attempt.
+    #[serde(skip)]
+    probation: Probation,
+}
+
+/// Slots of [`Probation`].
+const PROBATION_SLOTS: usize = 1 << 16;
+
+/// Sources seen once, outside the table until their second attempt. Most
+/// unanswered attempts reaching a network are one-off (backscatter, the
+/// Internet's background scanning spread over millions of addresses):
+/// tracking each in the table costs a window, a lookup that misses the
+/// cache and, once the table is full, its eviction. A slot holds the newest
+/// one-off source that hashed to it, so a source whose slot another took
+/// meanwhile loses its first attempt, and is counted from its second.
+#[derive(Debug, Default)]
+struct Probation {
+    slots: Vec<Option<Probe>>,
+}
+
+/// A source's first attempt.
+#[derive(Debug, Clone, Copy)]
+struct Probe {
+    key: SourceKey,
+    ts: Timestamp,
+    dst: [u8; 16],
+    port: u16,
+}
+
+impl Probation {
+    /// The first attempt of `key` when this one (`dst`, `port`, `ts`) is
+    /// its second within `window_us`; otherwise holds this one in `slot`
+    /// (a hash of the key) and gives `None`.
+    fn admit(
+        &mut self,
+        slot: usize,
+        key: SourceKey,
+        dst: [u8; 16],
+        port: u16,
+        ts: Timestamp,
+        window_us: i64,
+    ) -> Option<Probe> {
+        if self.slots.is_empty() {
+            self.slots = vec![None; PROBATION_SLOTS];
+        }
+        let held = self.slots.get_mut(slot % PROBATION_SLOTS)?;
+        match *held {
+            Some(first) if first.key == key && first.ts.abs_diff(ts) < window_us.unsigned_abs() => {
+                *held = None;
+                Some(first)
+            }
+            _ => {
+                *held = Some(Probe { key, ts, dst, port });
+                None
+            }
+        }
+    }
 }
 
 /// One source's current window.
@@ -48,6 +108,85 @@ impl Window {
             vertical_reported: false,
             horizontal_reported: false,
         }
+    }
+
+    /// Counts one attempt; `None` when it is older than the window (a
+    /// straggler), else the thresholds it crossed.
+    fn attempt(
+        &mut self,
+        rules: &Rules,
+        dst: [u8; 16],
+        port: u16,
+        ts: Timestamp,
+    ) -> Option<Vec<Crossed>> {
+        let window_us = i64::from(rules.window_secs) * 1_000_000;
+        let window = self;
+        // Sensors log flows when they end, so input is only roughly in time
+        // order. A window spans at most `window_secs` of data time, wherever
+        // its attempts fall: a newer attempt outside it opens the next
+        // window; a straggler older than it belongs to a window already
+        // closed and is not counted.
+        let first = window.start.min(ts);
+        let last = window.last_seen.max(ts);
+        if last.saturating_sub(first) >= window_us {
+            if ts > window.last_seen {
+                *window = Window::new(ts);
+            } else {
+                return None;
+            }
+        } else {
+            window.start = first;
+        }
+        window.last_seen = window.last_seen.max(ts);
+        window.attempts = window.attempts.saturating_add(1);
+        let Some((ports, hosts)) = window.targets.insert(dst, port, rules.max_targets) else {
+            return Some(Vec::new());
+        };
+
+        let mut crossed = Vec::new();
+        if rules.vertical.enabled
+            && !window.vertical_reported
+            && ports >= rules.vertical.min_distinct
+        {
+            window.vertical_reported = true;
+            let mut sample: Vec<u16> = window
+                .targets
+                .iter()
+                .filter(|(d, _)| *d == dst)
+                .map(|(_, p)| p)
+                .collect();
+            sample.sort_unstable();
+            sample.truncate(SAMPLE);
+            crossed.push(Crossed {
+                first_seen: window.start,
+                attempts: window.attempts,
+                scan: Scan::Vertical { dst, ports, sample },
+            });
+        }
+        if rules.horizontal.enabled
+            && !window.horizontal_reported
+            && hosts >= rules.horizontal.min_distinct
+        {
+            window.horizontal_reported = true;
+            let mut sample: Vec<std::net::IpAddr> = window
+                .targets
+                .iter()
+                .filter(|(_, p)| *p == port)
+                .map(|(d, _)| std::net::Ipv6Addr::from(d).to_canonical())
+                .collect();
+            sample.sort_unstable();
+            sample.truncate(SAMPLE);
+            crossed.push(Crossed {
+                first_seen: window.start,
+                attempts: window.attempts,
+                scan: Scan::Horizontal {
+                    port,
+                    hosts,
+                    sample,
+                },
+            });
+        }
+        Some(crossed)
     }
 }
 
@@ -166,78 +305,39 @@ impl Scanners {
         port: u16,
         ts: Timestamp,
     ) -> Vec<Crossed> {
-        if self.sources.len() >= rules.max_sources && !self.sources.contains_key(&key) {
+        let window_us = i64::from(rules.window_secs) * 1_000_000;
+        let crossed = match self.sources.get_mut(&key) {
+            Some(window) => window.attempt(rules, dst, port, ts),
+            None if rules.needs_two_attempts() => {
+                let slot = self.sources.hasher().hash_one(key) as usize;
+                let Some(first) = self.probation.admit(slot, key, dst, port, ts, window_us) else {
+                    return Vec::new();
+                };
+                let window = self.track(rules, key, first.ts);
+                let mut crossed = window
+                    .attempt(rules, first.dst, first.port, first.ts)
+                    .unwrap_or_default();
+                match window.attempt(rules, dst, port, ts) {
+                    Some(more) => crossed.extend(more),
+                    None => self.late = self.late.saturating_add(1),
+                }
+                return crossed;
+            }
+            None => self.track(rules, key, ts).attempt(rules, dst, port, ts),
+        };
+        crossed.unwrap_or_else(|| {
+            self.late = self.late.saturating_add(1);
+            Vec::new()
+        })
+    }
+
+    /// A new window for `key`, making room for it first when the table is
+    /// full.
+    fn track(&mut self, rules: &Rules, key: SourceKey, ts: Timestamp) -> &mut Window {
+        if self.sources.len() >= rules.max_sources {
             self.make_room(rules, ts);
         }
-        let window_us = i64::from(rules.window_secs) * 1_000_000;
-        let window = self.sources.entry(key).or_insert_with(|| Window::new(ts));
-        // Sensors log flows when they end, so input is only roughly in time
-        // order. A window spans at most `window_secs` of data time, wherever
-        // its attempts fall: a newer attempt outside it opens the next
-        // window; a straggler older than it belongs to a window already
-        // closed and is not counted.
-        let first = window.start.min(ts);
-        let last = window.last_seen.max(ts);
-        if last.saturating_sub(first) >= window_us {
-            if ts > window.last_seen {
-                *window = Window::new(ts);
-            } else {
-                self.late = self.late.saturating_add(1);
-                return Vec::new();
-            }
-        } else {
-            window.start = first;
-        }
-        window.last_seen = window.last_seen.max(ts);
-        window.attempts = window.attempts.saturating_add(1);
-        let Some((ports, hosts)) = window.targets.insert(dst, port, rules.max_targets) else {
-            return Vec::new();
-        };
-
-        let mut crossed = Vec::new();
-        if rules.vertical.enabled
-            && !window.vertical_reported
-            && ports >= rules.vertical.min_distinct
-        {
-            window.vertical_reported = true;
-            let mut sample: Vec<u16> = window
-                .targets
-                .iter()
-                .filter(|(d, _)| *d == dst)
-                .map(|(_, p)| p)
-                .collect();
-            sample.sort_unstable();
-            sample.truncate(SAMPLE);
-            crossed.push(Crossed {
-                first_seen: window.start,
-                attempts: window.attempts,
-                scan: Scan::Vertical { dst, ports, sample },
-            });
-        }
-        if rules.horizontal.enabled
-            && !window.horizontal_reported
-            && hosts >= rules.horizontal.min_distinct
-        {
-            window.horizontal_reported = true;
-            let mut sample: Vec<std::net::IpAddr> = window
-                .targets
-                .iter()
-                .filter(|(_, p)| *p == port)
-                .map(|(d, _)| std::net::Ipv6Addr::from(d).to_canonical())
-                .collect();
-            sample.sort_unstable();
-            sample.truncate(SAMPLE);
-            crossed.push(Crossed {
-                first_seen: window.start,
-                attempts: window.attempts,
-                scan: Scan::Horizontal {
-                    port,
-                    hosts,
-                    sample,
-                },
-            });
-        }
-        crossed
+        self.sources.entry(key).or_insert_with(|| Window::new(ts))
     }
 
     /// Drops windows that ended before `now`.
@@ -319,13 +419,18 @@ mod tests {
             ..Rules::default()
         };
         let mut scanners = Scanners::default();
+        // Two attempts each: a source seen once is not in the table yet.
         for i in 0..10u8 {
             let mut src = [0; 16];
             src[15] = i;
-            scanners.observe(&rules, (0, src), [9; 16], 80, i64::from(i));
+            for port in [80, 81] {
+                scanners.observe(&rules, (0, src), [9; 16], port, i64::from(i));
+            }
         }
         assert_eq!(scanners.len(), 10);
-        scanners.observe(&rules, (0, [7; 16]), [9; 16], 80, 100);
+        for port in [80, 81] {
+            scanners.observe(&rules, (0, [7; 16]), [9; 16], port, 100);
+        }
         assert!(scanners.len() <= 10);
         assert!(scanners.evicted >= 1);
         let mut oldest = [0; 16];
@@ -346,9 +451,13 @@ mod tests {
             (0, src)
         };
         for i in 0..1000u16 {
-            scanners.observe(&rules, source(i), [9; 16], 80, i64::from(i));
+            for port in [80, 81] {
+                scanners.observe(&rules, source(i), [9; 16], port, i64::from(i));
+            }
         }
-        scanners.observe(&rules, source(5000), [9; 16], 80, 1000);
+        for port in [80, 81] {
+            scanners.observe(&rules, source(5000), [9; 16], port, 1000);
+        }
         assert!(
             (150..=250).contains(&scanners.evicted),
             "{}",
@@ -360,6 +469,52 @@ mod tests {
         // What is left is the most recently active.
         let oldest = scanners.sources.values().map(|w| w.last_seen).min();
         assert_eq!(oldest, Some(1000 - scanners.sources.len() as i64 + 1));
+    }
+
+    #[test]
+    fn a_source_enters_the_table_at_its_second_attempt_with_both() {
+        let rules = Rules {
+            vertical: crate::rules::Threshold {
+                enabled: true,
+                min_distinct: 2,
+            },
+            ..Rules::default()
+        };
+        let mut scanners = Scanners::default();
+        let (a, b) = ((0, [1; 16]), (0, [2; 16]));
+        assert!(scanners.observe(&rules, a, [9; 16], 22, 10).is_empty());
+        assert_eq!(scanners.len(), 0);
+        // The second attempt counts the first: two ports cross the threshold.
+        let crossed = scanners.observe(&rules, a, [9; 16], 23, 20);
+        assert_eq!(crossed.len(), 1);
+        assert_eq!(crossed[0].first_seen, 10);
+        assert_eq!(scanners.sources[&a].attempts, 2);
+        // A source whose slot another source took starts over.
+        let slot = |k: SourceKey| scanners.sources.hasher().hash_one(k) as usize % PROBATION_SLOTS;
+        let other = (0u32..)
+            .map(|i| {
+                let mut src = [3; 16];
+                src[..4].copy_from_slice(&i.to_be_bytes());
+                (0, src)
+            })
+            .find(|&k| slot(k) == slot(b))
+            .unwrap();
+        scanners.observe(&rules, b, [9; 16], 22, 30);
+        scanners.observe(&rules, other, [9; 16], 22, 31);
+        assert!(scanners.observe(&rules, b, [9; 16], 23, 32).is_empty());
+        assert!(!scanners.sources.contains_key(&b));
+        assert_eq!(scanners.observe(&rules, b, [9; 16], 24, 33).len(), 1);
+
+        // With a threshold of one, the first attempt is tracked at once.
+        let rules = Rules {
+            horizontal: crate::rules::Threshold {
+                enabled: true,
+                min_distinct: 1,
+            },
+            ..Rules::default()
+        };
+        let mut scanners = Scanners::default();
+        assert_eq!(scanners.observe(&rules, a, [9; 16], 22, 10).len(), 1);
     }
 
     #[test]

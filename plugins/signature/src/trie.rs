@@ -180,9 +180,6 @@ impl TrieBuilder {
 }
 
 impl Trie {
-    pub fn len(&self) -> usize {
-        self.nodes.len()
-    }
     /// Calls `found` with the group of every pattern `value` starts or
     /// ends with (by the trie's side), shortest first.
     pub fn walk(&self, value: &[u8], mut found: impl FnMut(u32)) {
