@@ -14,6 +14,9 @@
 
 use std::net::IpAddr;
 
+mod zeek;
+pub use zeek::{ZeekRow, read_tsv};
+
 use crate::bindings::kansoku::detector::types::{FlowBatch, TextColumn, TextField};
 use crate::{Address, Batch, Timestamp};
 
@@ -137,6 +140,21 @@ impl BatchBuilder {
     pub fn conn_state(&mut self, state: u8) -> &mut Self {
         let i = self.last();
         self.raw.conn_state[i] = state;
+        self
+    }
+
+    /// Sets the duration, in microseconds.
+    pub fn duration(&mut self, micros: u64) -> &mut Self {
+        let i = self.last();
+        self.raw.duration[i] = micros;
+        self
+    }
+
+    /// Sets packets sent by each side.
+    pub fn pkts(&mut self, src: u32, dst: u32) -> &mut Self {
+        let i = self.last();
+        self.raw.src_pkts[i] = src;
+        self.raw.dst_pkts[i] = dst;
         self
     }
 
