@@ -3,16 +3,21 @@
 //! (the engine's path: lowering, the call, lifting the findings):
 //! `signature` with 100 ET rules, the default rulesets and every ET Open
 //! file of the shared selection; `reputation` with its default lists and
-//! with a generated million indicators (and the plugin memory that takes).
+//! with a generated million indicators (and the plugin memory that takes);
+//! `dns-anomaly` and `ml-score` with their defaults, on traffic that keeps
+//! the same names and hosts and on 10 M distinct ones (fresh rows in every
+//! batch), which shows whether their state stays bounded.
 //!
 //! ```sh
-//! cargo bench -p kansoku-suite --bench detectors [-- signature|reputation]
+//! cargo bench -p kansoku-suite --bench detectors [-- signature|reputation|dns|ml]
 //! ```
 //!
-//! Targets (issue 3): ≥ 2 M flows/s per plugin on one core with its default
+//! Targets: (issue 3) ≥ 2 M flows/s per plugin on one core with its default
 //! rulesets; with every ET file, within 2× of the 100-rule throughput;
 //! reputation with 1 M indicators ≤ 200 MiB of plugin memory and ≥ 2 M
-//! lookups/s.
+//! lookups/s. (issue 4) dns-anomaly ≥ 1 M DNS flows/s, ml-score ≥ 1 M
+//! flows/s with the default model, memory bounded under 10 M distinct
+//! hosts and domains.
 
 use std::fmt::Write as _;
 use std::hint::black_box;
@@ -45,7 +50,13 @@ const USER_AGENTS: &str = include_str!("../tests/fixtures/http/user-agents.tsv")
 /// hosts and random outside addresses, with names and URIs of typical
 /// length.
 fn batch() -> FlowBatch {
-    let mut rng = Rng(0x7369_676e_6174_7572);
+    mixed_batch(0x7369_676e_6174_7572, 0)
+}
+
+/// The mixed batch of [`batch`], from another seed, its times starting
+/// `offset` seconds later.
+fn mixed_batch(seed: u64, offset: i64) -> FlowBatch {
+    let mut rng = Rng(seed);
     let mut batch = FlowBatch::with_capacity(ROWS);
     // Each agent as many times as it was seen.
     let agents: Vec<&str> = USER_AGENTS
@@ -56,7 +67,8 @@ fn batch() -> FlowBatch {
     for i in 0..ROWS {
         let outside = IpAddr::from((rng.next() as u32).to_be_bytes());
         let inside = IpAddr::from([10, 1, (i / 256) as u8, (i % 256) as u8]);
-        let mut record = FlowRecord::new(1_700_000_000_000_000 + i as i64 * 1_000, inside, outside);
+        let ts = 1_700_000_000_000_000 + offset * 1_000_000 + i as i64 * 1_000;
+        let mut record = FlowRecord::new(ts, inside, outside);
         record.src_port = 1024 + rng.below(60_000) as u16;
         record.kind = [Kind::Connection, Kind::Dns, Kind::Tls, Kind::Http][i % 4];
         record.dst_port = [443, 53, 443, 80][i % 4];
@@ -99,18 +111,49 @@ fn batch() -> FlowBatch {
             }
             _ => {}
         }
-        let placement = Placement {
-            institution: 0,
-            peer_institution: None,
-            direction: Direction::Outbound,
-            src_country: None,
-            dst_country: None,
-            input: 0,
-            line: i as u64,
-        };
-        batch.push(&record, &placement);
+        batch.push(&record, &placement(i));
     }
     batch
+}
+
+/// DNS only: lookups from 64 home resolvers, one in eight failing, of
+/// names under 1,000 registered domains; `seed` varies the names.
+fn dns_batch(seed: u64, offset: i64) -> FlowBatch {
+    let mut rng = Rng(seed);
+    let mut batch = FlowBatch::with_capacity(ROWS);
+    for i in 0..ROWS {
+        let resolver = IpAddr::from([10, 1, 0, (i % 64) as u8]);
+        let ts = 1_700_000_000_000_000 + offset * 1_000_000 + i as i64 * 1_000;
+        let mut record = FlowRecord::new(ts, resolver, IpAddr::from([192, 0, 2, 53]));
+        record.kind = Kind::Dns;
+        record.proto = 17;
+        record.src_port = 1024 + rng.below(60_000) as u16;
+        record.dst_port = 53;
+        record.dns_qtype = [1, 28, 1, 65][i % 4];
+        record.dns_rcode = Some(if rng.below(8) == 0 { 3 } else { 0 });
+        let name = format!(
+            "{}.s{}.domain{}.{}",
+            ["www", "api", "cdn", "mail", "img"][rng.below(5) as usize],
+            rng.below(1_000_000),
+            rng.below(1_000),
+            ["com", "net", "ac.jp", "co.uk"][rng.below(4) as usize]
+        );
+        record.text.set(TextField::DnsQuery, name);
+        batch.push(&record, &placement(i));
+    }
+    batch
+}
+
+fn placement(line: usize) -> Placement {
+    Placement {
+        institution: 0,
+        peer_institution: None,
+        direction: Direction::Outbound,
+        src_country: None,
+        dst_country: None,
+        input: 0,
+        line: line as u64,
+    }
 }
 
 fn root() -> &'static Path {
@@ -293,45 +336,147 @@ fn ns_per_flow(worker: &mut PluginWorker, batch: &FlowBatch, measure: Duration) 
 /// Makes a run's rulesets (only when the run is selected).
 type Rulesets = fn() -> Vec<Ruleset>;
 
+/// What a run feeds the plugin.
+#[derive(Clone, Copy)]
+enum Traffic {
+    /// The same mixed batch over and over.
+    Mixed,
+    /// The same DNS batch over and over.
+    Dns,
+    /// 10 M rows of fresh mixed traffic: new hosts and names in every batch.
+    FreshMixed,
+    /// 10 M rows of fresh DNS lookups.
+    FreshDns,
+}
+
+/// Rows fed by the fresh-traffic runs.
+const FRESH_ROWS: usize = 10_000_000;
+
+/// Feeds [`FRESH_ROWS`] rows of new traffic, a batch of one second of
+/// data time after another, ticking once per second of data as the engine
+/// does; returns ns per flow of the plugin calls alone.
+fn fresh_ns_per_flow(worker: &mut PluginWorker, dns: bool) -> (f64, usize) {
+    let mut spent = Duration::ZERO;
+    let mut findings = 0;
+    for round in 0..FRESH_ROWS / ROWS {
+        let seed = 0x6672_6573_6800_0000 + round as u64;
+        let batch = if dns {
+            dns_batch(seed, round as i64)
+        } else {
+            mixed_batch(seed, round as i64)
+        };
+        let started = Instant::now();
+        findings += worker.process(black_box(&batch)).detections.len();
+        findings += worker
+            .tick(batch.max_ts().unwrap_or_default())
+            .detections
+            .len();
+        spent += started.elapsed();
+    }
+    (
+        spent.as_nanos() as f64 / (FRESH_ROWS / ROWS * ROWS) as f64,
+        findings,
+    )
+}
+
 fn main() {
     // `cargo test --benches` runs this unoptimised only to see it work.
-    let measure = if std::env::args().any(|a| a == "--bench") {
+    let bench = std::env::args().any(|a| a == "--bench");
+    let measure = if bench {
         Duration::from_secs(3)
     } else {
         Duration::from_millis(50)
     };
     let batch = batch();
-    println!("through the host, {ROWS} flows per batch (¼ each conn, DNS, TLS, HTTP)");
+    let dns = dns_batch(0x646e_735f_6261_7463, 0);
+    println!("through the host, {ROWS} flows per batch (mixed: ¼ each conn, DNS, TLS, HTTP)");
     println!(
-        "| plugin | rulesets | loaded | ns/flow | Mflows/s | findings/batch | plugin memory MiB |"
+        "| plugin | rulesets | traffic | loaded | ns/flow | Mflows/s | findings/batch | plugin memory MiB |"
     );
     println!(
-        "|--------|----------|-------:|--------:|---------:|---------------:|------------------:|"
+        "|--------|----------|---------|-------:|--------:|---------:|---------------:|------------------:|"
     );
-    let runs: [(&str, &str, Rulesets); 5] = [
-        ("signature", "100 ET rules", hundred_rules),
-        ("signature", "defaults", defaults),
-        ("signature", "every ET file", every_et_file),
-        ("reputation", "defaults", || rulesets_of("reputation")),
-        ("reputation", "1 M indicators", million_indicators),
+    let runs: [(&str, &str, Rulesets, Traffic); 11] = [
+        ("signature", "100 ET rules", hundred_rules, Traffic::Mixed),
+        ("signature", "defaults", defaults, Traffic::Mixed),
+        ("signature", "every ET file", every_et_file, Traffic::Mixed),
+        (
+            "reputation",
+            "defaults",
+            || rulesets_of("reputation"),
+            Traffic::Mixed,
+        ),
+        (
+            "reputation",
+            "1 M indicators",
+            million_indicators,
+            Traffic::Mixed,
+        ),
+        (
+            "dns-anomaly",
+            "defaults",
+            || rulesets_of("dns-anomaly"),
+            Traffic::Mixed,
+        ),
+        (
+            "dns-anomaly",
+            "defaults",
+            || rulesets_of("dns-anomaly"),
+            Traffic::Dns,
+        ),
+        (
+            "dns-anomaly",
+            "defaults",
+            || rulesets_of("dns-anomaly"),
+            Traffic::FreshDns,
+        ),
+        (
+            "ml-score",
+            "defaults",
+            || rulesets_of("ml-score"),
+            Traffic::Mixed,
+        ),
+        (
+            "ml-score",
+            "defaults",
+            || rulesets_of("ml-score"),
+            Traffic::FreshMixed,
+        ),
+        (
+            "portscan",
+            "defaults",
+            || rulesets_of("portscan"),
+            Traffic::FreshMixed,
+        ),
     ];
     // `cargo bench --bench detectors -- reputation` runs one plugin's rows.
     let only: Vec<String> = std::env::args()
         .skip(1)
         .filter(|a| !a.starts_with('-'))
         .collect();
-    for (plugin, name, sets) in runs {
+    for (plugin, name, sets, traffic) in runs {
         if !only.is_empty() && !only.iter().any(|o| plugin.contains(o.as_str())) {
             continue;
         }
+        // Ten million fresh rows take a while; unoptimised test runs of
+        // the benches skip them.
+        let fresh = matches!(traffic, Traffic::FreshMixed | Traffic::FreshDns);
+        if fresh && !bench {
+            continue;
+        }
         let (mut worker, loaded) = worker(plugin, sets(), 1 << 30);
-        let (ns, findings) = ns_per_flow(&mut worker, &batch, measure);
+        let ((ns, findings), label) = match traffic {
+            Traffic::Mixed => (ns_per_flow(&mut worker, &batch, measure), "mixed"),
+            Traffic::Dns => (ns_per_flow(&mut worker, &dns, measure), "DNS"),
+            Traffic::FreshMixed => (fresh_ns_per_flow(&mut worker, false), "10 M fresh mixed"),
+            Traffic::FreshDns => (fresh_ns_per_flow(&mut worker, true), "10 M fresh DNS"),
+        };
         let memory = worker
             .stats()
             .memory_peak
             .load(std::sync::atomic::Ordering::Relaxed);
         println!(
-            "| {plugin} | {name} | {loaded} | {ns:.1} | {:.2} | {findings} | {:.1} |",
+            "| {plugin} | {name} | {label} | {loaded} | {ns:.1} | {:.2} | {findings} | {:.1} |",
             1_000.0 / ns,
             memory as f64 / f64::from(1 << 20)
         );

@@ -1,6 +1,6 @@
 //! Builds the test plugins (hostile and no-op guests under
 //! `tests/plugins/`) and the detectors the benchmarks and tests load as
-//! files (`plugins/signature`, `plugins/reputation`) for wasm32-wasip2;
+//! files (every crate under `plugins/` but the SDK) for wasm32-wasip2;
 //! tests find them through `env!("KANSOKU_TEST_PLUGINS")`.
 
 use std::env;
@@ -11,7 +11,13 @@ use kansoku_plugin_build::{Package, build};
 const TEST_PLUGINS: &[&str] = &["chaos", "noop"];
 
 /// Detectors under `plugins/` that benchmarks load as files.
-const DETECTORS: &[&str] = &["signature", "reputation"];
+const DETECTORS: &[&str] = &[
+    "signature",
+    "reputation",
+    "portscan",
+    "dns-anomaly",
+    "ml-score",
+];
 
 fn main() {
     let workspace = PathBuf::from(env::var_os("CARGO_MANIFEST_DIR").expect("set by cargo"));

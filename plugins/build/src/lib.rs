@@ -130,9 +130,10 @@ pub fn build(workspace: &Path, packages: &[Package]) -> Result<Vec<Built>, Build
     packages
         .iter()
         .map(|package| {
-            let file = format!("{}.wasm", package.name.replace('-', "_"));
-            let from = artifacts.join(&file);
-            let to = out_dir.join(&file);
+            // Cargo names the artifact after the crate (dashes become
+            // underscores); the copy is named after the plugin.
+            let from = artifacts.join(format!("{}.wasm", package.name.replace('-', "_")));
+            let to = out_dir.join(format!("{}.wasm", package.name));
             fs::copy(&from, &to).map_err(|e| {
                 BuildError(format!(
                     "cannot copy {} to {}: {e}",
