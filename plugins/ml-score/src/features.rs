@@ -1,0 +1,2 @@
+//! The fixed catalogue of per-flow features a model can ask for (to be
+//! filled in by issue 4).
