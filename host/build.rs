@@ -10,7 +10,13 @@ use std::{env, fs};
 use kansoku_plugin_build::{Package, build};
 
 /// Built-in plugins, in the order they run.
-const BUILTIN: &[&str] = &["portscan", "signature", "reputation"];
+const BUILTIN: &[&str] = &[
+    "portscan",
+    "signature",
+    "reputation",
+    "dns-anomaly",
+    "ml-score",
+];
 
 fn main() {
     let manifest = PathBuf::from(env::var_os("CARGO_MANIFEST_DIR").expect("set by cargo"));
