@@ -57,7 +57,12 @@ impl Detector for MlScore {
     fn describe() -> Description {
         Description::new(env!("CARGO_PKG_NAME"), env!("CARGO_PKG_VERSION"))
             .summary("Beacon scoring (RITA) and trained ONNX models over flow features")
-            .wants(&[TextField::TlsSni, TextField::HttpHost, TextField::Service])
+            .wants(&[
+                TextField::TlsSni,
+                TextField::HttpHost,
+                TextField::HttpMethod,
+                TextField::Service,
+            ])
             .stateful()
     }
 
@@ -114,7 +119,9 @@ impl Detector for MlScore {
             }
             None => {
                 self.beacons.configure(beacon::Settings::disabled());
-                report.notes.push("beacon analysis off: no [beacon] section".into());
+                report
+                    .notes
+                    .push("beacon analysis off: no [beacon] section".into());
             }
         }
         match &model {
@@ -122,7 +129,9 @@ impl Detector for MlScore {
                 report.loaded += 1;
                 report.notes.push(slot.summary());
             }
-            None => report.notes.push("model slot empty: no [model] section".into()),
+            None => report
+                .notes
+                .push("model slot empty: no [model] section".into()),
         }
         self.model = model;
         Ok(report)

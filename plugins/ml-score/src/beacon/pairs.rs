@@ -1,0 +1,222 @@
+//! Connection pairs and their samples, within fixed caps.
+//!
+//! A pair is a source and either a destination address or a server name.
+//! Each connection of a pair leaves a 16-byte sample; the first two are
+//! held inline, so a pair seen once (most pairs) costs no allocation.
+
+use std::hash::Hash;
+
+use foldhash::HashMap;
+use serde::{Deserialize, Serialize};
+use smallvec::SmallVec;
+
+/// One connection.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Sample {
+    /// Start, whole seconds since the Unix epoch (RITA truncates too).
+    pub ts: u32,
+    /// IP bytes sent by the source (RITA's data size).
+    pub src_bytes: u32,
+    /// IP bytes sent by the destination.
+    pub dst_bytes: u32,
+    /// Duration in milliseconds in the low 31 bits; the top bit marks a
+    /// connection through an HTTP proxy (`CONNECT`).
+    pub meta: u32,
+}
+
+const PROXY_BIT: u32 = 1 << 31;
+
+impl Sample {
+    /// A sample; durations past 24 days saturate.
+    pub fn new(ts: u32, src_bytes: u64, dst_bytes: u64, duration_us: u64, proxy: bool) -> Self {
+        let ms = (duration_us / 1000).min(u64::from(PROXY_BIT - 1)) as u32;
+        Self {
+            ts,
+            src_bytes: src_bytes.min(u64::from(u32::MAX)) as u32,
+            dst_bytes: dst_bytes.min(u64::from(u32::MAX)) as u32,
+            meta: ms | if proxy { PROXY_BIT } else { 0 },
+        }
+    }
+
+    /// Whether the connection went through a proxy.
+    pub fn proxy(&self) -> bool {
+        self.meta & PROXY_BIT != 0
+    }
+
+    /// Duration in milliseconds.
+    pub fn duration_ms(&self) -> u32 {
+        self.meta & !PROXY_BIT
+    }
+
+    /// The same connection, marked as proxied.
+    pub fn with_proxy(mut self, proxy: bool) -> Self {
+        if proxy {
+            self.meta |= PROXY_BIT;
+        }
+        self
+    }
+}
+
+/// Destination port, protocol and service of a pair's connections.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Service {
+    /// Destination port.
+    pub port: u16,
+    /// IANA protocol number.
+    pub proto: u8,
+    /// Index into the service names table; `u16::MAX` when unknown.
+    pub name: u16,
+}
+
+/// What is known of one pair.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Pair {
+    /// Connections within the window.
+    pub samples: SmallVec<[Sample; 2]>,
+    /// Institution of the source.
+    pub institution: u16,
+    /// Destination address (for a name pair: the latest server or proxy).
+    pub dst: [u8; 16],
+    /// Up to two distinct port/protocol/service triples, first seen first.
+    pub services: SmallVec<[Service; 2]>,
+    /// Name pairs this address pair's connections also belong to (hashes
+    /// of the names), for RITA's rule that a connection scored by name is
+    /// not scored again by address. `overflow` when there were more.
+    pub names: SmallVec<[u64; 2]>,
+    /// Whether `names` overflowed.
+    pub names_overflow: bool,
+    /// The server name, for name pairs.
+    pub name: Option<Box<str>>,
+}
+
+impl Pair {
+    /// Remembers a port/protocol/service triple (at most two).
+    pub fn add_service(&mut self, service: Service) {
+        if self.services.len() < 2 && !self.services.contains(&service) {
+            self.services.push(service);
+        }
+    }
+
+    /// Remembers a name pair that shares connections with this one.
+    pub fn link(&mut self, name: u64) {
+        if self.names.contains(&name) {
+            return;
+        }
+        if self.names.len() < 2 {
+            self.names.push(name);
+        } else {
+            self.names_overflow = true;
+        }
+    }
+}
+
+/// Counters of what the caps cost, reported in notes and evidence.
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize)]
+pub struct Evictions {
+    /// Pairs removed to make room.
+    pub pairs_evicted: u64,
+    /// New pairs refused while the table was full of busy pairs.
+    pub pairs_refused: u64,
+    /// Samples not kept because the sample cap was reached.
+    pub samples_dropped: u64,
+    /// TLS/HTTP records or connections that waited in vain or found no room.
+    pub joins_dropped: u64,
+}
+
+/// A table of pairs with a cap on pairs; samples are counted against a
+/// cap shared with the other table.
+#[derive(Debug, Clone)]
+pub struct Pairs<K> {
+    /// The pairs.
+    pub map: HashMap<K, Pair>,
+    /// Set when a sweep freed too little: new pairs are refused until the
+    /// next prune.
+    full: bool,
+}
+
+impl<K> Default for Pairs<K> {
+    fn default() -> Self {
+        Self {
+            map: HashMap::default(),
+            full: false,
+        }
+    }
+}
+
+impl<K: Hash + Eq + Copy> Pairs<K> {
+    /// The pair for `key`, created if there is room. `samples` is the
+    /// count of samples held over all tables; it shrinks when a sweep
+    /// removes pairs.
+    pub fn entry(
+        &mut self,
+        key: K,
+        max_pairs: usize,
+        samples: &mut usize,
+        evictions: &mut Evictions,
+    ) -> Option<&mut Pair> {
+        if self.map.len() >= max_pairs && !self.map.contains_key(&key) {
+            if self.full {
+                evictions.pairs_refused += 1;
+                return None;
+            }
+            self.sweep(max_pairs, samples, evictions);
+            if self.map.len() >= max_pairs {
+                evictions.pairs_refused += 1;
+                return None;
+            }
+        }
+        Some(self.map.entry(key).or_default())
+    }
+
+    /// Makes room by removing pairs with at most one connection: a beacon
+    /// needs several, and a pair seen once is what fills the table when
+    /// traffic goes to many hosts. If that frees less than an eighth of
+    /// the table, new pairs are refused until the next prune rather than
+    /// sweeping again on every new pair.
+    fn sweep(&mut self, max_pairs: usize, samples: &mut usize, evictions: &mut Evictions) {
+        let before = self.map.len();
+        let mut freed_samples = 0;
+        self.map.retain(|_, pair| {
+            let keep = pair.samples.len() > 1;
+            if !keep {
+                freed_samples += pair.samples.len();
+            }
+            keep
+        });
+        *samples = samples.saturating_sub(freed_samples);
+        let removed = before - self.map.len();
+        evictions.pairs_evicted += removed as u64;
+        if self.map.len() + max_pairs / 8 > max_pairs {
+            self.full = true;
+        }
+    }
+
+    /// Drops samples before `cutoff` and pairs left without any; returns
+    /// the samples dropped.
+    pub fn prune(&mut self, cutoff: u32) -> usize {
+        let mut dropped = 0;
+        self.map.retain(|_, pair| {
+            let before = pair.samples.len();
+            pair.samples.retain(|s| s.ts >= cutoff);
+            dropped += before - pair.samples.len();
+            !pair.samples.is_empty()
+        });
+        self.full = false;
+        dropped
+    }
+
+    /// Number of samples held.
+    pub fn samples(&self) -> usize {
+        self.map.values().map(|p| p.samples.len()).sum()
+    }
+}
+
+/// Adds a sample to a pair within the shared sample cap.
+pub fn push(pair: &mut Pair, sample: Sample, samples: &mut usize, max: usize, ev: &mut Evictions) {
+    if *samples >= max {
+        ev.samples_dropped += 1;
+        return;
+    }
+    pair.samples.push(sample);
+    *samples += 1;
+}
