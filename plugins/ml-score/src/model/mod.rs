@@ -33,10 +33,7 @@ impl ModelSlot {
         previous: Option<&ModelSlot>,
     ) -> Result<Self, ConfigError> {
         let _ = (previous, spec, rulesets);
-        Err(ConfigError::new(
-            location,
-            "the model slot is not built yet",
-        ))
+        Err(ConfigError::new(location, "the model slot is not built yet"))
     }
 
     /// One line for the load report.
