@@ -52,18 +52,11 @@ pub struct Joins {
 }
 
 impl Joins {
-    /// Drops entries not touched since `cutoff`; returns how many never
-    /// found their other half.
-    pub fn expire(&mut self, cutoff: u32) -> u64 {
-        let mut unmatched = 0;
-        self.map.retain(|_, p| {
-            let keep = p.seen >= cutoff;
-            if !keep && (p.conn.is_none() || p.names.is_empty()) {
-                unmatched += 1;
-            }
-            keep
-        });
-        unmatched
+    /// Drops entries not touched since `cutoff`: a TLS record of a
+    /// connection the sensor never logged, a connection without a name, or
+    /// the second record of a connection already joined.
+    pub fn expire(&mut self, cutoff: u32) {
+        self.map.retain(|_, p| p.seen >= cutoff);
     }
 }
 

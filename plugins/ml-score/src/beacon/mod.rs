@@ -25,7 +25,7 @@ use kansoku_plugin::{Address, Batch, Entity, Finding, Severity, TextField, Times
 use serde::{Deserialize, Serialize};
 
 use join::{ConnPart, Joins, NameRef, Pending};
-use pairs::{Evictions, Pair, Pairs, Sample, Service, push};
+use pairs::{Evictions, Pair, Pairs, Probation, Sample, Service, Slot, push};
 pub use settings::Settings;
 
 /// Source and destination address.
@@ -45,6 +45,8 @@ pub struct Beacons {
     settings: Settings,
     params: score::Params,
     ips: Pairs<IpKey>,
+    /// Address pairs seen once.
+    probation: Probation,
     names: Pairs<NameKey>,
     joins: Joins,
     services: Vec<Box<str>>,
@@ -61,6 +63,7 @@ impl Default for Beacons {
             params: settings.params(),
             settings,
             ips: Pairs::default(),
+            probation: Probation::default(),
             names: Pairs::default(),
             joins: Joins::default(),
             services: Vec::new(),
@@ -91,6 +94,7 @@ struct Clock {
 #[derive(Debug, Default, Serialize, Deserialize)]
 pub struct State {
     ips: Vec<(IpKey, Pair)>,
+    probation: Vec<(u32, Slot)>,
     names: Vec<(NameKey, Pair)>,
     services: Vec<Box<str>>,
     evictions: Evictions,
@@ -117,6 +121,7 @@ impl Beacons {
             self.evictions = evictions;
             return vec!["beacon analysis off".into()];
         }
+        self.probation.allocate();
         let s = &self.settings;
         let e = &self.evictions;
         vec![
@@ -128,7 +133,7 @@ impl Beacons {
             format!(
                 "beacon caps: {} pairs per kind, {} samples, {} pending joins; \
                  now {} address pairs, {} name pairs, {} samples; so far {} pairs evicted, \
-                 {} refused, {} samples dropped, {} joins dropped",
+                 {} refused, {} samples dropped, {} joins dropped, {} one-off pairs forgotten",
                 s.max_pairs,
                 s.max_samples,
                 s.max_pending,
@@ -138,7 +143,8 @@ impl Beacons {
                 e.pairs_evicted,
                 e.pairs_refused,
                 e.samples_dropped,
-                e.joins_dropped
+                e.joins_dropped,
+                e.one_offs_forgotten
             ),
         ]
     }
@@ -209,16 +215,33 @@ impl Beacons {
         let s = &self.settings;
         let mut service = None;
         let counted = !(s.skip_multicast && is_multicast(&dst));
-        if counted
-            && let Some(pair) = self.ips.entry(
-                (src, dst),
-                s.max_pairs,
-                &mut self.samples,
-                &mut self.evictions,
-            )
+        let key = (src, dst);
+        // A pair seen once waits in probation; it enters the table with
+        // its second connection.
+        let known = counted && self.ips.map.contains_key(&key);
+        let promoted = if counted && !known {
+            let tag = pair_tag(&key);
+            self.probation
+                .visit(tag, sample, institution, &mut self.evictions)
+        } else {
+            None
+        };
+        if (known || promoted.is_some())
+            && let Some(pair) =
+                self.ips
+                    .entry(key, s.max_pairs, &mut self.samples, &mut self.evictions)
         {
             pair.institution = institution;
             pair.dst = dst;
+            if let Some(first) = promoted {
+                push(
+                    pair,
+                    first.sample,
+                    &mut self.samples,
+                    s.max_samples,
+                    &mut self.evictions,
+                );
+            }
             push(
                 pair,
                 sample,
@@ -277,10 +300,12 @@ impl Beacons {
             service: service(),
         };
         match self.joins.map.get_mut(&key) {
+            // Joined: the entry has done its work (a name that comes
+            // later still, as when a replay has the connection first and
+            // both an HTTP and a TLS record, waits alone and expires).
             Some(pending) if pending.conn.is_none() => {
-                pending.conn = Some(part);
-                pending.seen = pending.seen.max(secs);
-                let names = pending.names.clone();
+                let names = std::mem::take(&mut pending.names);
+                self.joins.map.remove(&key);
                 for name in names {
                     self.add_named(src, dst, name, &part, None);
                 }
@@ -361,6 +386,7 @@ impl Beacons {
                     pending.names.push(this);
                 }
                 if let Some(part) = pending.conn {
+                    self.joins.map.remove(&key);
                     self.add_named(src, dst, this, &part, None);
                 }
             }
@@ -429,7 +455,7 @@ impl Beacons {
         let now = (now / MICROS).min(i64::from(u32::MAX)) as u32;
         let s = &self.settings;
         if let Some(cutoff) = now.checked_sub(s.join_secs) {
-            self.evictions.joins_dropped += self.joins.expire(cutoff);
+            self.joins.expire(cutoff);
         }
         let c = self.clock;
         let due = now >= c.reported.saturating_add(s.report_every_secs)
@@ -449,6 +475,7 @@ impl Beacons {
         // starts in.
         let cutoff = end.saturating_sub(DAY) / HOUR * HOUR;
         let dropped = self.ips.prune(cutoff) + self.names.prune(cutoff);
+        self.probation.prune(cutoff);
         self.samples = self.samples.saturating_sub(dropped);
         let window = (i64::from(start), i64::from(end));
         let s = &self.settings;
@@ -589,8 +616,13 @@ impl Beacons {
                 .evidence(
                     "evictions",
                     format_args!(
-                        "{} pairs evicted, {} refused, {} samples dropped, {} joins dropped",
-                        e.pairs_evicted, e.pairs_refused, e.samples_dropped, e.joins_dropped
+                        "{} pairs evicted, {} refused, {} samples dropped, {} joins dropped, \
+                         {} one-off pairs forgotten",
+                        e.pairs_evicted,
+                        e.pairs_refused,
+                        e.samples_dropped,
+                        e.joins_dropped,
+                        e.one_offs_forgotten
                     ),
                 ),
         )
@@ -600,6 +632,7 @@ impl Beacons {
     pub fn state(&self) -> State {
         State {
             ips: self.ips.map.iter().map(|(k, v)| (*k, v.clone())).collect(),
+            probation: self.probation.used(),
             names: self
                 .names
                 .map
@@ -618,6 +651,7 @@ impl Beacons {
             return;
         }
         self.ips.map = state.ips.into_iter().collect();
+        self.probation.restore(state.probation);
         self.names.map = state.names.into_iter().collect();
         self.samples = self.ips.samples() + self.names.samples();
         self.services = state.services;
@@ -668,6 +702,15 @@ impl Scratch {
         self.unique = self.ts.len();
         self.unique >= s.min_connections as usize
     }
+}
+
+/// The probation tag of an address pair.
+fn pair_tag(key: &IpKey) -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = foldhash::fast::FixedState::with_seed(0x7061_6972_7461_6721).build_hasher();
+    h.write(&key.0);
+    h.write(&key.1);
+    h.finish()
 }
 
 fn name_ref(hash: u64, proxy: bool) -> NameRef {

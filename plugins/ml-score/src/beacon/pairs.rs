@@ -2,7 +2,11 @@
 //!
 //! A pair is a source and either a destination address or a server name.
 //! Each connection of a pair leaves a 16-byte sample; the first two are
-//! held inline, so a pair seen once (most pairs) costs no allocation.
+//! held inline. A pair seen once (most address pairs: the Internet's
+//! one-off traffic) does not enter the table yet: it waits in a fixed,
+//! direct-mapped probation table ([`Probation`]) and enters with its
+//! second connection. A one-off pair thus costs one slot write, and the
+//! table of pairs stays small enough to stay in cache.
 
 use std::hash::Hash;
 
@@ -119,8 +123,103 @@ pub struct Evictions {
     pub pairs_refused: u64,
     /// Samples not kept because the sample cap was reached.
     pub samples_dropped: u64,
-    /// TLS/HTTP records or connections that waited in vain or found no room.
+    /// TLS/HTTP records or connections not held for joining: no room.
     pub joins_dropped: u64,
+    /// Pairs seen once whose probation slot was taken by another pair
+    /// before they were seen again.
+    pub one_offs_forgotten: u64,
+}
+
+/// Slots of the probation table: 8 MiB.
+pub const PROBATION_SLOTS: usize = 1 << 18;
+
+/// A pair seen once, by a hash of its key.
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize)]
+pub struct Slot {
+    /// Hash of the pair's key; 0 for an empty slot.
+    pub tag: u64,
+    /// Its connection.
+    pub sample: Sample,
+    /// Institution of the source.
+    pub institution: u16,
+}
+
+/// Pairs seen once, one per slot: a newer pair takes the slot of an older
+/// one that hashes to it.
+#[derive(Debug, Clone)]
+pub struct Probation {
+    /// The slots.
+    pub slots: Vec<Slot>,
+}
+
+impl Default for Probation {
+    fn default() -> Self {
+        // Allocated when the analysis is switched on.
+        Self { slots: Vec::new() }
+    }
+}
+
+impl Probation {
+    /// Allocates the slots (once).
+    pub fn allocate(&mut self) {
+        if self.slots.is_empty() {
+            self.slots = vec![Slot::default(); PROBATION_SLOTS];
+        }
+    }
+
+    /// Takes the pair out of probation if `tag` was seen before; otherwise
+    /// puts it in, forgetting whoever held the slot.
+    pub fn visit(
+        &mut self,
+        tag: u64,
+        sample: Sample,
+        institution: u16,
+        ev: &mut Evictions,
+    ) -> Option<Slot> {
+        let tag = tag | 1; // never 0, the empty tag
+        let len = self.slots.len();
+        let slot = self.slots.get_mut((tag >> 40) as usize % len.max(1))?;
+        if slot.tag == tag {
+            return Some(std::mem::take(slot));
+        }
+        if slot.tag != 0 {
+            ev.one_offs_forgotten += 1;
+        }
+        *slot = Slot {
+            tag,
+            sample,
+            institution,
+        };
+        None
+    }
+
+    /// The occupied slots, for a snapshot.
+    pub fn used(&self) -> Vec<(u32, Slot)> {
+        self.slots
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| s.tag != 0)
+            .map(|(i, s)| (i as u32, *s))
+            .collect()
+    }
+
+    /// Refills the table from a snapshot.
+    pub fn restore(&mut self, used: Vec<(u32, Slot)>) {
+        for (i, slot) in used {
+            if let Some(s) = self.slots.get_mut(i as usize) {
+                *s = slot;
+            }
+        }
+    }
+
+    /// Empties slots holding connections before `cutoff`.
+    pub fn prune(&mut self, cutoff: u32) {
+        for slot in &mut self.slots {
+            if slot.tag != 0 && slot.sample.ts < cutoff {
+                *slot = Slot::default();
+            }
+        }
+    }
 }
 
 /// A table of pairs with a cap on pairs; samples are counted against a
@@ -168,16 +267,15 @@ impl<K: Hash + Eq + Copy> Pairs<K> {
         Some(self.map.entry(key).or_default())
     }
 
-    /// Makes room by removing pairs with at most one connection: a beacon
-    /// needs several, and a pair seen once is what fills the table when
-    /// traffic goes to many hosts. If that frees less than an eighth of
+    /// Makes room by removing pairs with at most two connections: a
+    /// beacon needs several. If that frees less than an eighth of
     /// the table, new pairs are refused until the next prune rather than
     /// sweeping again on every new pair.
     fn sweep(&mut self, max_pairs: usize, samples: &mut usize, evictions: &mut Evictions) {
         let before = self.map.len();
         let mut freed_samples = 0;
         self.map.retain(|_, pair| {
-            let keep = pair.samples.len() > 1;
+            let keep = pair.samples.len() > 2;
             if !keep {
                 freed_samples += pair.samples.len();
             }
