@@ -62,7 +62,7 @@ fn peak_rss_mib() -> f64 {
         .map_or(0.0, |kb| kb / 1024.0)
 }
 
-fn run(name: &str, flows: usize, mut row: impl FnMut(&mut BatchBuilder, usize)) {
+fn run(name: &str, flows: usize, us_per_row: i64, mut row: impl FnMut(&mut BatchBuilder, usize)) {
     let mut beacons = Beacons::default();
     beacons.configure(settings());
     let mut busy = Duration::ZERO;
@@ -78,7 +78,7 @@ fn run(name: &str, flows: usize, mut row: impl FnMut(&mut BatchBuilder, usize)) 
         beacons.process(&batch);
         if done % (BATCH * 64) == 0 {
             // The engine ticks about once a second of data.
-            beacons.tick(T0 + done as i64 * 1000);
+            beacons.tick(T0 + done as i64 * us_per_row);
         }
         busy += start.elapsed();
         done += n;
@@ -106,7 +106,7 @@ fn main() {
     let names: Vec<String> = (0..2000)
         .map(|i| format!("svc{i}.example{}.org", i % 97))
         .collect();
-    run("mixed", flows.min(5_000_000), |b, i| {
+    run("mixed", flows.min(5_000_000), 500, |b, i| {
         // Rows come in pairs: a connection and the TLS or HTTP record that
         // names it (Zeek logs both); plain connections and DNS rows fill
         // the other slot of a pair.
@@ -174,7 +174,7 @@ fn main() {
         }
     });
 
-    run("fresh", flows, |b, i| {
+    run("fresh", flows, 100, |b, i| {
         let src = IpAddr::from([10, (i >> 16) as u8, (i >> 8) as u8, i as u8]);
         let dst = IpAddr::from([203, (i >> 24) as u8 ^ 0x55, (i >> 12) as u8, (i >> 4) as u8]);
         b.flow(src, 40_000, dst, 443)

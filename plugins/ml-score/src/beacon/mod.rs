@@ -28,11 +28,6 @@ use join::{ConnPart, Joins, NameRef, Pending};
 use pairs::{Evictions, Pair, Pairs, Probation, Sample, Service, Slot, push};
 pub use settings::Settings;
 
-/// Source and destination address.
-type IpKey = ([u8; 16], [u8; 16]);
-/// Source address and hash of the server name.
-type NameKey = ([u8; 16], u64);
-
 const DAY: u32 = 86_400;
 const HOUR: u32 = 3_600;
 const MICROS: i64 = 1_000_000;
@@ -44,10 +39,10 @@ const MAX_SERVICES: usize = 1024;
 pub struct Beacons {
     settings: Settings,
     params: score::Params,
-    ips: Pairs<IpKey>,
+    ips: Pairs,
     /// Address pairs seen once.
     probation: Probation,
-    names: Pairs<NameKey>,
+    names: Pairs,
     joins: Joins,
     services: Vec<Box<str>>,
     /// Samples held over both tables.
@@ -93,9 +88,9 @@ struct Clock {
 /// over: at most `join_secs` of TLS/HTTP names are lost.
 #[derive(Debug, Default, Serialize, Deserialize)]
 pub struct State {
-    ips: Vec<(IpKey, Pair)>,
+    ips: Vec<Pair>,
     probation: Vec<(u32, Slot)>,
-    names: Vec<(NameKey, Pair)>,
+    names: Vec<Pair>,
     services: Vec<Box<str>>,
     evictions: Evictions,
     clock: Clock,
@@ -137,8 +132,8 @@ impl Beacons {
                 s.max_pairs,
                 s.max_samples,
                 s.max_pending,
-                self.ips.map.len(),
-                self.names.map.len(),
+                self.ips.len(),
+                self.names.len(),
                 self.samples,
                 e.pairs_evicted,
                 e.pairs_refused,
@@ -215,12 +210,11 @@ impl Beacons {
         let s = &self.settings;
         let mut service = None;
         let counted = !(s.skip_multicast && is_multicast(&dst));
-        let key = (src, dst);
+        let tag = pair_tag(&src, &dst);
         // A pair seen once waits in probation; it enters the table with
         // its second connection.
-        let known = counted && self.ips.map.contains_key(&key);
+        let known = counted && self.ips.contains(tag);
         let promoted = if counted && !known {
-            let tag = pair_tag(&key);
             self.probation
                 .visit(tag, sample, institution, &mut self.evictions)
         } else {
@@ -229,9 +223,10 @@ impl Beacons {
         if (known || promoted.is_some())
             && let Some(pair) =
                 self.ips
-                    .entry(key, s.max_pairs, &mut self.samples, &mut self.evictions)
+                    .entry(tag, s.max_pairs, &mut self.samples, &mut self.evictions)
         {
             pair.institution = institution;
+            pair.src = src;
             pair.dst = dst;
             if let Some(first) = promoted {
                 push(
@@ -303,7 +298,10 @@ impl Beacons {
             // Joined: the entry has done its work (a name that comes
             // later still, as when a replay has the connection first and
             // both an HTTP and a TLS record, waits alone and expires).
-            Some(pending) if pending.conn.is_none() => {
+            // Names are logged during their connection, so a name record
+            // older than this connection's start is a leftover of an earlier
+            // one on the same ports (handled below as a new connection).
+            Some(pending) if pending.conn.is_none() && pending.seen >= secs => {
                 let names = std::mem::take(&mut pending.names);
                 self.joins.map.remove(&key);
                 for name in names {
@@ -343,18 +341,12 @@ impl Beacons {
         let src = octets(&raw.src_addr, row);
         let dst = octets(&raw.dst_addr, row);
         let hash = join::name_hash(name);
-        let s = &self.settings;
-        // The pair is made now, while the name is at hand: the connection
-        // record that completes it may only bring the hash.
-        if let Some(pair) = self.names.entry(
-            (src, hash),
-            s.max_pairs,
-            &mut self.samples,
-            &mut self.evictions,
-        ) && pair.name.is_none()
+        // A pair made from a connection record joined to an earlier name
+        // record knows only the hash: the name is filled in here.
+        if let Some(pair) = self.names.get_mut(name_tag(&src, hash))
+            && pair.name.is_none()
         {
             pair.name = Some(join::display_name(name));
-            pair.dst = dst;
         }
         let secs = self.clock.latest.min((raw.ts[row] / MICROS).max(0) as u32);
         let key = join::key(&src, raw.src_port[row], &dst, raw.dst_port[row]);
@@ -419,30 +411,58 @@ impl Beacons {
         text: Option<&[u8]>,
     ) {
         let s = &self.settings;
-        if let Some(pair) = self.names.entry(
-            (src, name.hash),
-            s.max_pairs,
-            &mut self.samples,
-            &mut self.evictions,
-        ) {
+        let tag = name_tag(&src, name.hash);
+        let sample = part.sample.with_proxy(name.proxy);
+        // As for address pairs, a name pair seen once waits in probation.
+        let first = if self.names.contains(tag) {
+            None
+        } else {
+            match self
+                .probation
+                .visit(tag, sample, part.institution, &mut self.evictions)
+            {
+                Some(first) => Some(first.sample),
+                None => return self.link(src, dst, name.hash),
+            }
+        };
+        if let Some(pair) =
+            self.names
+                .entry(tag, s.max_pairs, &mut self.samples, &mut self.evictions)
+        {
             if pair.name.is_none()
                 && let Some(text) = text
             {
                 pair.name = Some(join::display_name(text));
             }
+            pair.src = src;
+            pair.name_hash = name.hash;
             pair.institution = part.institution;
             pair.dst = dst;
             pair.add_service(part.service);
+            if let Some(first) = first {
+                push(
+                    pair,
+                    first,
+                    &mut self.samples,
+                    s.max_samples,
+                    &mut self.evictions,
+                );
+            }
             push(
                 pair,
-                part.sample.with_proxy(name.proxy),
+                sample,
                 &mut self.samples,
                 s.max_samples,
                 &mut self.evictions,
             );
         }
-        if let Some(ip) = self.ips.map.get_mut(&(src, dst)) {
-            ip.link(name.hash);
+        self.link(src, dst, name.hash);
+    }
+
+    /// Notes on the address pair that its connections also have a name.
+    fn link(&mut self, src: [u8; 16], dst: [u8; 16], name_hash: u64) {
+        if let Some(ip) = self.ips.get_mut(pair_tag(&src, &dst)) {
+            ip.link(name_hash);
         }
     }
 
@@ -482,26 +502,26 @@ impl Beacons {
 
         let mut scratch = Scratch::default();
         let mut findings = Vec::new();
-        let mut scored_names: HashSet<NameKey> = HashSet::default();
-        for (key, pair) in &self.names.map {
+        let mut scored_names: HashSet<u64> = HashSet::default();
+        for (tag, pair) in self.names.iter() {
             if !scratch.qualifies(pair, s) {
                 continue;
             }
-            scored_names.insert(*key);
-            if let Some(f) = self.finding(Kind::Name, key.0, pair, &mut scratch, window) {
+            scored_names.insert(tag);
+            if let Some(f) = self.finding(Kind::Name, pair, &mut scratch, window) {
                 findings.push(f);
             }
         }
-        for (key, pair) in &self.ips.map {
+        for (_, pair) in self.ips.iter() {
             let named = pair.names_overflow
                 || pair
                     .names
                     .iter()
-                    .any(|h| scored_names.contains(&(key.0, *h)));
+                    .any(|h| scored_names.contains(&name_tag(&pair.src, *h)));
             if named || !scratch.qualifies(pair, s) {
                 continue;
             }
-            if let Some(f) = self.finding(Kind::Ip, key.0, pair, &mut scratch, window) {
+            if let Some(f) = self.finding(Kind::Ip, pair, &mut scratch, window) {
                 findings.push(f);
             }
         }
@@ -511,7 +531,6 @@ impl Beacons {
     fn finding(
         &self,
         kind: Kind,
-        src: [u8; 16],
         pair: &Pair,
         scratch: &mut Scratch,
         window: (i64, i64),
@@ -549,6 +568,7 @@ impl Beacons {
             (Severity::Low, "low")
         };
 
+        let src = pair.src;
         let mut entity = Entity::new(
             pair.institution,
             Address::from(src),
@@ -631,14 +651,9 @@ impl Beacons {
     /// State for a replacement instance.
     pub fn state(&self) -> State {
         State {
-            ips: self.ips.map.iter().map(|(k, v)| (*k, v.clone())).collect(),
+            ips: self.ips.iter().map(|(_, p)| p.clone()).collect(),
             probation: self.probation.used(),
-            names: self
-                .names
-                .map
-                .iter()
-                .map(|(k, v)| (*k, v.clone()))
-                .collect(),
+            names: self.names.iter().map(|(_, p)| p.clone()).collect(),
             services: self.services.clone(),
             evictions: self.evictions,
             clock: self.clock,
@@ -650,9 +665,15 @@ impl Beacons {
         if !self.settings.enabled {
             return;
         }
-        self.ips.map = state.ips.into_iter().collect();
+        self.ips = Pairs::default();
+        for pair in state.ips {
+            self.ips.insert(pair_tag(&pair.src, &pair.dst), pair);
+        }
         self.probation.restore(state.probation);
-        self.names.map = state.names.into_iter().collect();
+        self.names = Pairs::default();
+        for pair in state.names {
+            self.names.insert(name_tag(&pair.src, pair.name_hash), pair);
+        }
         self.samples = self.ips.samples() + self.names.samples();
         self.services = state.services;
         self.evictions = state.evictions;
@@ -664,8 +685,8 @@ impl Beacons {
     /// joins: for tests and benchmarks.
     pub fn sizes(&self) -> (usize, usize, usize, usize) {
         (
-            self.ips.map.len(),
-            self.names.map.len(),
+            self.ips.len(),
+            self.names.len(),
             self.samples,
             self.joins.map.len(),
         )
@@ -704,12 +725,21 @@ impl Scratch {
     }
 }
 
-/// The probation tag of an address pair.
-fn pair_tag(key: &IpKey) -> u64 {
+/// The key of an address pair.
+fn pair_tag(src: &[u8; 16], dst: &[u8; 16]) -> u64 {
     use std::hash::{BuildHasher, Hasher};
     let mut h = foldhash::fast::FixedState::with_seed(0x7061_6972_7461_6721).build_hasher();
-    h.write(&key.0);
-    h.write(&key.1);
+    h.write(src);
+    h.write(dst);
+    h.finish()
+}
+
+/// The key of a name pair.
+fn name_tag(src: &[u8; 16], name_hash: u64) -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = foldhash::fast::FixedState::with_seed(0x6e61_6d65_7461_6721).build_hasher();
+    h.write(src);
+    h.write_u64(name_hash);
     h.finish()
 }
 

@@ -8,8 +8,6 @@
 //! second connection. A one-off pair thus costs one slot write, and the
 //! table of pairs stays small enough to stay in cache.
 
-use std::hash::Hash;
-
 use foldhash::HashMap;
 use serde::{Deserialize, Serialize};
 use smallvec::SmallVec;
@@ -79,6 +77,10 @@ pub struct Pair {
     pub samples: SmallVec<[Sample; 2]>,
     /// Institution of the source.
     pub institution: u16,
+    /// Source address.
+    pub src: [u8; 16],
+    /// For a name pair, the hash of the name.
+    pub name_hash: u64,
     /// Destination address (for a name pair: the latest server or proxy).
     pub dst: [u8; 16],
     /// Up to two distinct port/protocol/service triples, first seen first.
@@ -146,18 +148,12 @@ pub struct Slot {
 
 /// Pairs seen once, one per slot: a newer pair takes the slot of an older
 /// one that hashes to it.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct Probation {
-    /// The slots.
+    /// The slots: none until the analysis is switched on.
     pub slots: Vec<Slot>,
 }
 
-impl Default for Probation {
-    fn default() -> Self {
-        // Allocated when the analysis is switched on.
-        Self { slots: Vec::new() }
-    }
-}
 
 impl Probation {
     /// Allocates the slots (once).
@@ -224,36 +220,59 @@ impl Probation {
 
 /// A table of pairs with a cap on pairs; samples are counted against a
 /// cap shared with the other table.
-#[derive(Debug, Clone)]
-pub struct Pairs<K> {
-    /// The pairs.
-    pub map: HashMap<K, Pair>,
+///
+/// Pairs are found by a 64-bit hash of their key (a collision among even
+/// a million pairs has a chance of about 10⁻⁸) through a small map of
+/// hash → slot, and live in a slab: the map stays compact enough to stay
+/// in cache, so a lookup costs at most the one miss of reaching the pair.
+#[derive(Debug, Clone, Default)]
+pub struct Pairs {
+    map: HashMap<u64, u32>,
+    slab: Vec<Pair>,
+    free: Vec<u32>,
     /// Set when a sweep freed too little: new pairs are refused until the
     /// next prune.
     full: bool,
 }
 
-impl<K> Default for Pairs<K> {
-    fn default() -> Self {
-        Self {
-            map: HashMap::default(),
-            full: false,
-        }
+impl Pairs {
+    /// Number of pairs.
+    pub fn len(&self) -> usize {
+        self.map.len()
     }
-}
 
-impl<K: Hash + Eq + Copy> Pairs<K> {
-    /// The pair for `key`, created if there is room. `samples` is the
-    /// count of samples held over all tables; it shrinks when a sweep
+    /// The pair with hash `tag`, if known.
+    pub fn get_mut(&mut self, tag: u64) -> Option<&mut Pair> {
+        let i = *self.map.get(&tag)?;
+        self.slab.get_mut(i as usize)
+    }
+
+    /// Whether a pair with hash `tag` is known.
+    pub fn contains(&self, tag: u64) -> bool {
+        self.map.contains_key(&tag)
+    }
+
+    /// The pairs, with their hashes.
+    pub fn iter(&self) -> impl Iterator<Item = (u64, &Pair)> {
+        self.map
+            .iter()
+            .filter_map(|(tag, i)| Some((*tag, self.slab.get(*i as usize)?)))
+    }
+
+    /// The pair with hash `tag`, created if there is room. `samples` is
+    /// the count of samples held over all tables; it shrinks when a sweep
     /// removes pairs.
     pub fn entry(
         &mut self,
-        key: K,
+        tag: u64,
         max_pairs: usize,
         samples: &mut usize,
         evictions: &mut Evictions,
     ) -> Option<&mut Pair> {
-        if self.map.len() >= max_pairs && !self.map.contains_key(&key) {
+        if let Some(&i) = self.map.get(&tag) {
+            return self.slab.get_mut(i as usize);
+        }
+        if self.map.len() >= max_pairs {
             if self.full {
                 evictions.pairs_refused += 1;
                 return None;
@@ -264,26 +283,34 @@ impl<K: Hash + Eq + Copy> Pairs<K> {
                 return None;
             }
         }
-        Some(self.map.entry(key).or_default())
+        let i = match self.free.pop() {
+            Some(i) => i,
+            None => {
+                self.slab.push(Pair::default());
+                (self.slab.len() - 1) as u32
+            }
+        };
+        self.map.insert(tag, i);
+        self.slab.get_mut(i as usize)
+    }
+
+    /// Adds a pair read from a snapshot.
+    pub fn insert(&mut self, tag: u64, pair: Pair) {
+        let i = self.slab.len() as u32;
+        self.slab.push(pair);
+        if let Some(old) = self.map.insert(tag, i) {
+            self.free.push(old);
+        }
     }
 
     /// Makes room by removing pairs with at most two connections: a
-    /// beacon needs several. If that frees less than an eighth of
-    /// the table, new pairs are refused until the next prune rather than
+    /// beacon needs several. If that frees less than an eighth of the
+    /// table, new pairs are refused until the next prune rather than
     /// sweeping again on every new pair.
     fn sweep(&mut self, max_pairs: usize, samples: &mut usize, evictions: &mut Evictions) {
-        let before = self.map.len();
-        let mut freed_samples = 0;
-        self.map.retain(|_, pair| {
-            let keep = pair.samples.len() > 2;
-            if !keep {
-                freed_samples += pair.samples.len();
-            }
-            keep
-        });
-        *samples = samples.saturating_sub(freed_samples);
-        let removed = before - self.map.len();
-        evictions.pairs_evicted += removed as u64;
+        let removed = self.remove_where(|pair| pair.samples.len() <= 2);
+        *samples = samples.saturating_sub(removed.1);
+        evictions.pairs_evicted += removed.0 as u64;
         if self.map.len() + max_pairs / 8 > max_pairs {
             self.full = true;
         }
@@ -293,19 +320,39 @@ impl<K: Hash + Eq + Copy> Pairs<K> {
     /// the samples dropped.
     pub fn prune(&mut self, cutoff: u32) -> usize {
         let mut dropped = 0;
-        self.map.retain(|_, pair| {
+        for pair in &mut self.slab {
             let before = pair.samples.len();
             pair.samples.retain(|s| s.ts >= cutoff);
             dropped += before - pair.samples.len();
-            !pair.samples.is_empty()
-        });
+        }
+        self.remove_where(|pair| pair.samples.is_empty());
         self.full = false;
         dropped
     }
 
+    /// Removes the pairs `drop` picks; returns how many, and their samples.
+    fn remove_where(&mut self, drop: impl Fn(&Pair) -> bool) -> (usize, usize) {
+        let (slab, free) = (&mut self.slab, &mut self.free);
+        let mut removed = (0, 0);
+        self.map.retain(|_, i| {
+            let Some(pair) = slab.get_mut(*i as usize) else {
+                return false;
+            };
+            if !drop(pair) {
+                return true;
+            }
+            removed.0 += 1;
+            removed.1 += pair.samples.len();
+            *pair = Pair::default();
+            free.push(*i);
+            false
+        });
+        removed
+    }
+
     /// Number of samples held.
     pub fn samples(&self) -> usize {
-        self.map.values().map(|p| p.samples.len()).sum()
+        self.iter().map(|(_, p)| p.samples.len()).sum()
     }
 }
 
