@@ -31,7 +31,7 @@ const PROXY_BIT: u32 = 1 << 31;
 impl Sample {
     /// A sample; durations past 24 days saturate.
     pub fn new(ts: u32, src_bytes: u64, dst_bytes: u64, duration_us: u64, proxy: bool) -> Self {
-        let ms = (duration_us / 1000).min(u64::from(PROXY_BIT - 1)) as u32;
+        let ms = (duration_us.saturating_add(500) / 1000).min(u64::from(PROXY_BIT - 1)) as u32;
         Self {
             ts,
             src_bytes: src_bytes.min(u64::from(u32::MAX)) as u32,
@@ -153,7 +153,6 @@ pub struct Probation {
     /// The slots: none until the analysis is switched on.
     pub slots: Vec<Slot>,
 }
-
 
 impl Probation {
     /// Allocates the slots (once).
