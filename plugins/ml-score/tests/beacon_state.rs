@@ -259,3 +259,23 @@ fn one_off_pairs_wait_in_a_fixed_table() {
         .unwrap_or_else(|| panic!("{notes}"));
     assert!(forgotten > 0 && forgotten < 300_000, "{notes}");
 }
+
+#[test]
+fn inbound_connections_are_left_out_by_default() {
+    let run = |direction: u8, changes: &[(&str, &str)]| {
+        let mut d = detector(changes);
+        let mut builder = BatchBuilder::new();
+        for i in 0..30 {
+            beacon_conn(&mut builder, i);
+            builder.direction(direction);
+        }
+        d.process(&builder.build());
+        d.tick(T0 + 40 * 1800 * SECOND).len()
+    };
+    assert_eq!(run(2, &[]), 1, "outbound");
+    assert_eq!(run(1, &[]), 0, "inbound");
+    assert_eq!(
+        run(1, &[("skip_inbound = true", "skip_inbound = false")]),
+        1
+    );
+}

@@ -31,6 +31,8 @@ pub use settings::Settings;
 const DAY: u32 = 86_400;
 const HOUR: u32 = 3_600;
 const MICROS: i64 = 1_000_000;
+/// The contract's direction code of a flow from outside in.
+const INBOUND: u8 = 1;
 /// Services remembered by name; later ones are reported as unknown.
 const MAX_SERVICES: usize = 1024;
 
@@ -89,7 +91,7 @@ struct Clock {
 #[derive(Debug, Default, Serialize, Deserialize)]
 pub struct State {
     ips: Vec<Pair>,
-    probation: Vec<(u32, Slot)>,
+    probation: Vec<Slot>,
     names: Vec<Pair>,
     services: Vec<Box<str>>,
     evictions: Evictions,
@@ -116,7 +118,7 @@ impl Beacons {
             self.evictions = evictions;
             return vec!["beacon analysis off".into()];
         }
-        self.probation.allocate();
+        self.probation.allocate(self.settings.probation_slots);
         let s = &self.settings;
         let e = &self.evictions;
         vec![
@@ -196,6 +198,9 @@ impl Beacons {
         clock.last = clock.last.max(secs);
         clock.dirty = true;
 
+        if self.settings.skip_inbound && raw.direction[row] == INBOUND {
+            return;
+        }
         let src = octets(&raw.src_addr, row);
         let dst = octets(&raw.dst_addr, row);
         let proto = raw.proto[row];
@@ -338,6 +343,9 @@ impl Beacons {
     /// A TLS or HTTP record naming the server of a connection.
     fn name(&mut self, batch: &Batch, row: usize, name: &[u8], proxy: bool) {
         let raw = batch.raw();
+        if self.settings.skip_inbound && raw.direction[row] == INBOUND {
+            return;
+        }
         let src = octets(&raw.src_addr, row);
         let dst = octets(&raw.dst_addr, row);
         let hash = join::name_hash(name);

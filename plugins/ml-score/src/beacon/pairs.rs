@@ -132,9 +132,6 @@ pub struct Evictions {
     pub one_offs_forgotten: u64,
 }
 
-/// Slots of the probation table: 8 MiB.
-pub const PROBATION_SLOTS: usize = 1 << 18;
-
 /// A pair seen once, by a hash of its key.
 #[derive(Debug, Clone, Copy, Default, Serialize, Deserialize)]
 pub struct Slot {
@@ -155,10 +152,12 @@ pub struct Probation {
 }
 
 impl Probation {
-    /// Allocates the slots (once).
-    pub fn allocate(&mut self) {
-        if self.slots.is_empty() {
-            self.slots = vec![Slot::default(); PROBATION_SLOTS];
+    /// Allocates `n` slots, keeping what fits of the current ones.
+    pub fn allocate(&mut self, n: usize) {
+        if self.slots.len() != n {
+            let used = self.used();
+            self.slots = vec![Slot::default(); n];
+            self.restore(used);
         }
     }
 
@@ -189,19 +188,15 @@ impl Probation {
     }
 
     /// The occupied slots, for a snapshot.
-    pub fn used(&self) -> Vec<(u32, Slot)> {
-        self.slots
-            .iter()
-            .enumerate()
-            .filter(|(_, s)| s.tag != 0)
-            .map(|(i, s)| (i as u32, *s))
-            .collect()
+    pub fn used(&self) -> Vec<Slot> {
+        self.slots.iter().filter(|s| s.tag != 0).copied().collect()
     }
 
-    /// Refills the table from a snapshot.
-    pub fn restore(&mut self, used: Vec<(u32, Slot)>) {
-        for (i, slot) in used {
-            if let Some(s) = self.slots.get_mut(i as usize) {
+    /// Refills the table from a snapshot (or a table of another size).
+    pub fn restore(&mut self, used: Vec<Slot>) {
+        let len = self.slots.len().max(1);
+        for slot in used {
+            if let Some(s) = self.slots.get_mut((slot.tag >> 40) as usize % len) {
                 *s = slot;
             }
         }

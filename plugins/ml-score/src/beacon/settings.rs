@@ -60,6 +60,13 @@ pub struct Settings {
     /// Leave out connections to multicast and broadcast addresses (router
     /// and service discovery announcements are regular by design).
     pub skip_multicast: bool,
+    /// Leave out connections from outside into the institution (RITA's
+    /// `filter_external_to_internal`): beacons call out, and the Internet's
+    /// one-off scanning is most of the pairs a university sees.
+    pub skip_inbound: bool,
+    /// Slots of the table where pairs seen once wait (32 bytes each; a
+    /// power of two).
+    pub probation_slots: usize,
 }
 
 impl Default for Settings {
@@ -87,6 +94,8 @@ impl Default for Settings {
             max_samples: 2_000_000,
             max_pending: 100_000,
             skip_multicast: true,
+            skip_inbound: true,
+            probation_slots: 1 << 18,
         }
     }
 }
@@ -164,6 +173,9 @@ struct Raw {
     #[serde(deserialize_with = "positive_usize")]
     max_pending: usize,
     skip_multicast: bool,
+    skip_inbound: bool,
+    #[serde(deserialize_with = "slots")]
+    probation_slots: usize,
 }
 
 impl Default for Raw {
@@ -192,6 +204,8 @@ impl Default for Raw {
             max_samples: d.max_samples,
             max_pending: d.max_pending,
             skip_multicast: d.skip_multicast,
+            skip_inbound: d.skip_inbound,
+            probation_slots: d.probation_slots,
         }
     }
 }
@@ -241,6 +255,8 @@ impl TryFrom<Raw> for Settings {
             max_samples: r.max_samples,
             max_pending: r.max_pending,
             skip_multicast: r.skip_multicast,
+            skip_inbound: r.skip_inbound,
+            probation_slots: r.probation_slots,
         })
     }
 }
@@ -314,6 +330,17 @@ fn bimodal_hours<'de, D: Deserializer<'de>>(d: D) -> Result<u32, D::Error> {
     } else {
         Err(D::Error::custom(format!(
             "{v} is not between 6 and 24 hours"
+        )))
+    }
+}
+
+fn slots<'de, D: Deserializer<'de>>(d: D) -> Result<usize, D::Error> {
+    let v = usize::deserialize(d)?;
+    if v.is_power_of_two() && (1 << 10..=1 << 26).contains(&v) {
+        Ok(v)
+    } else {
+        Err(D::Error::custom(format!(
+            "{v} is not a power of two between 1024 and 67108864"
         )))
     }
 }
