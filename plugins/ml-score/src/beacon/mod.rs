@@ -45,6 +45,9 @@ pub struct Beacons {
     /// Address pairs seen once.
     probation: Probation,
     names: Pairs,
+    /// Name pairs made from a connection joined to an earlier name record,
+    /// which brought only the hash: the next record of the name fills it.
+    unnamed: HashSet<u64>,
     joins: Joins,
     services: Vec<Box<str>>,
     /// Samples held over both tables.
@@ -62,6 +65,7 @@ impl Default for Beacons {
             ips: Pairs::default(),
             probation: Probation::default(),
             names: Pairs::default(),
+            unnamed: HashSet::default(),
             joins: Joins::default(),
             services: Vec::new(),
             samples: 0,
@@ -218,18 +222,22 @@ impl Beacons {
         let tag = pair_tag(&src, &dst);
         // A pair seen once waits in probation; it enters the table with
         // its second connection.
-        let known = counted && self.ips.contains(tag);
-        let promoted = if counted && !known {
+        let known = if counted { self.ips.find(tag) } else { None };
+        let promoted = if counted && known.is_none() {
             self.probation
                 .visit(tag, sample, institution, &mut self.evictions)
         } else {
             None
         };
-        if (known || promoted.is_some())
-            && let Some(pair) =
+        let pair = match (known, promoted.is_some()) {
+            (Some(i), _) => self.ips.at(i),
+            (None, true) => {
                 self.ips
                     .entry(tag, s.max_pairs, &mut self.samples, &mut self.evictions)
-        {
+            }
+            (None, false) => None,
+        };
+        if let Some(pair) = pair {
             pair.institution = institution;
             pair.src = src;
             pair.dst = dst;
@@ -351,10 +359,14 @@ impl Beacons {
         let hash = join::name_hash(name);
         // A pair made from a connection record joined to an earlier name
         // record knows only the hash: the name is filled in here.
-        if let Some(pair) = self.names.get_mut(name_tag(&src, hash))
-            && pair.name.is_none()
-        {
-            pair.name = Some(join::display_name(name));
+        if !self.unnamed.is_empty() {
+            let tag = name_tag(&src, hash);
+            if self.unnamed.remove(&tag)
+                && let Some(pair) = self.names.get_mut(tag)
+                && pair.name.is_none()
+            {
+                pair.name = Some(join::display_name(name));
+            }
         }
         let secs = self.clock.latest.min((raw.ts[row] / MICROS).max(0) as u32);
         let key = join::key(&src, raw.src_port[row], &dst, raw.dst_port[row]);
@@ -422,7 +434,8 @@ impl Beacons {
         let tag = name_tag(&src, name.hash);
         let sample = part.sample.with_proxy(name.proxy);
         // As for address pairs, a name pair seen once waits in probation.
-        let first = if self.names.contains(tag) {
+        let known = self.names.find(tag);
+        let first = if known.is_some() {
             None
         } else {
             match self
@@ -433,14 +446,20 @@ impl Beacons {
                 None => return self.link(src, dst, name.hash),
             }
         };
-        if let Some(pair) =
-            self.names
-                .entry(tag, s.max_pairs, &mut self.samples, &mut self.evictions)
-        {
-            if pair.name.is_none()
-                && let Some(text) = text
-            {
-                pair.name = Some(join::display_name(text));
+        let pair = match known {
+            Some(i) => self.names.at(i),
+            None => self
+                .names
+                .entry(tag, s.max_pairs, &mut self.samples, &mut self.evictions),
+        };
+        if let Some(pair) = pair {
+            if pair.name.is_none() {
+                match text {
+                    Some(text) => pair.name = Some(join::display_name(text)),
+                    None => {
+                        self.unnamed.insert(tag);
+                    }
+                }
             }
             pair.src = src;
             pair.name_hash = name.hash;
@@ -503,6 +522,9 @@ impl Beacons {
         // starts in.
         let cutoff = end.saturating_sub(DAY) / HOUR * HOUR;
         let dropped = self.ips.prune(cutoff) + self.names.prune(cutoff);
+        let names = &mut self.names;
+        self.unnamed
+            .retain(|tag| names.get_mut(*tag).is_some_and(|p| p.name.is_none()));
         self.probation.prune(cutoff);
         self.samples = self.samples.saturating_sub(dropped);
         let window = (i64::from(start), i64::from(end));
@@ -679,8 +701,13 @@ impl Beacons {
         }
         self.probation.restore(state.probation);
         self.names = Pairs::default();
+        self.unnamed.clear();
         for pair in state.names {
-            self.names.insert(name_tag(&pair.src, pair.name_hash), pair);
+            let tag = name_tag(&pair.src, pair.name_hash);
+            if pair.name.is_none() {
+                self.unnamed.insert(tag);
+            }
+            self.names.insert(tag, pair);
         }
         self.samples = self.ips.samples() + self.names.samples();
         self.services = state.services;

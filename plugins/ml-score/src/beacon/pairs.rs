@@ -241,9 +241,15 @@ impl Pairs {
         self.slab.get_mut(i as usize)
     }
 
-    /// Whether a pair with hash `tag` is known.
-    pub fn contains(&self, tag: u64) -> bool {
-        self.map.contains_key(&tag)
+    /// Where the pair with hash `tag` is, if known.
+    pub fn find(&self, tag: u64) -> Option<u32> {
+        self.map.get(&tag).copied()
+    }
+
+    /// The pair at `index` (from [`Pairs::find`], valid until the table
+    /// changes).
+    pub fn at(&mut self, index: u32) -> Option<&mut Pair> {
+        self.slab.get_mut(index as usize)
     }
 
     /// The pairs, with their hashes.
