@@ -362,11 +362,6 @@ pub fn push(pair: &mut Pair, sample: Sample, samples: &mut usize, max: usize, ev
         ev.samples_dropped += 1;
         return;
     }
-    if pair.samples.len() == pair.samples.inline_size() {
-        // Leaving the inline room: a pair seen three times is likely to be
-        // seen again, and growing 2 → 4 → 8 → 16 would copy three times.
-        pair.samples.reserve(14);
-    }
     pair.samples.push(sample);
     *samples += 1;
 }
