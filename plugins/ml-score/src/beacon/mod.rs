@@ -25,7 +25,7 @@ use kansoku_plugin::{Address, Batch, Entity, Finding, Severity, TextField, Times
 use serde::{Deserialize, Serialize};
 
 use join::{ConnPart, Joins, NameRef, Pending};
-use pairs::{Evictions, Pair, Pairs, Probation, Sample, Service, Slot, push};
+use pairs::{Entry, Evictions, NAME_TABLE, Pair, Pairs, Probation, Sample, Service, Slot, push};
 pub use settings::Settings;
 
 const DAY: u32 = 86_400;
@@ -50,8 +50,8 @@ pub struct Beacons {
     unnamed: HashSet<u64>,
     joins: Joins,
     services: Vec<Box<str>>,
-    /// Samples held over both tables.
-    samples: usize,
+    /// Samples of both tables, in arrival order.
+    log: Vec<Entry>,
     evictions: Evictions,
     clock: Clock,
 }
@@ -68,7 +68,7 @@ impl Default for Beacons {
             unnamed: HashSet::default(),
             joins: Joins::default(),
             services: Vec::new(),
-            samples: 0,
+            log: Vec::new(),
             evictions: Evictions::default(),
             clock: Clock::default(),
         }
@@ -140,7 +140,7 @@ impl Beacons {
                 s.max_pending,
                 self.ips.len(),
                 self.names.len(),
-                self.samples,
+                self.log.len(),
                 e.pairs_evicted,
                 e.pairs_refused,
                 e.samples_dropped,
@@ -230,33 +230,19 @@ impl Beacons {
             None
         };
         let pair = match (known, promoted.is_some()) {
-            (Some(i), _) => self.ips.at(i),
-            (None, true) => {
-                self.ips
-                    .entry(tag, s.max_pairs, &mut self.samples, &mut self.evictions)
-            }
+            (Some(i), _) => self.ips.at(i).map(|p| (i, p)),
+            (None, true) => self.ips.entry(tag, s.max_pairs, &mut self.evictions),
             (None, false) => None,
         };
-        if let Some(pair) = pair {
+        if let Some((slot, pair)) = pair {
             pair.institution = institution;
             pair.src = src;
             pair.dst = dst;
+            let (log, ev) = (&mut self.log, &mut self.evictions);
             if let Some(first) = promoted {
-                push(
-                    pair,
-                    first.sample,
-                    &mut self.samples,
-                    s.max_samples,
-                    &mut self.evictions,
-                );
+                push(log, s.max_samples, ev, slot, pair, first.sample);
             }
-            push(
-                pair,
-                sample,
-                &mut self.samples,
-                s.max_samples,
-                &mut self.evictions,
-            );
+            push(log, s.max_samples, ev, slot, pair, sample);
             if pair.services.len() < 2
                 && !pair
                     .services
@@ -272,6 +258,7 @@ impl Beacons {
                 service = Some(svc);
             }
         }
+        self.compact_if_swept();
         let mut service = || {
             service.unwrap_or_else(|| Service {
                 port,
@@ -447,12 +434,10 @@ impl Beacons {
             }
         };
         let pair = match known {
-            Some(i) => self.names.at(i),
-            None => self
-                .names
-                .entry(tag, s.max_pairs, &mut self.samples, &mut self.evictions),
+            Some(i) => self.names.at(i).map(|p| (i, p)),
+            None => self.names.entry(tag, s.max_pairs, &mut self.evictions),
         };
-        if let Some(pair) = pair {
+        if let Some((slot, pair)) = pair {
             if pair.name.is_none() {
                 match text {
                     Some(text) => pair.name = Some(join::display_name(text)),
@@ -466,23 +451,13 @@ impl Beacons {
             pair.institution = part.institution;
             pair.dst = dst;
             pair.add_service(part.service);
+            let (log, ev) = (&mut self.log, &mut self.evictions);
             if let Some(first) = first {
-                push(
-                    pair,
-                    first,
-                    &mut self.samples,
-                    s.max_samples,
-                    &mut self.evictions,
-                );
+                push(log, s.max_samples, ev, slot | NAME_TABLE, pair, first);
             }
-            push(
-                pair,
-                sample,
-                &mut self.samples,
-                s.max_samples,
-                &mut self.evictions,
-            );
+            push(log, s.max_samples, ev, slot | NAME_TABLE, pair, sample);
         }
+        self.compact_if_swept();
         self.link(src, dst, name.hash);
     }
 
@@ -521,19 +496,19 @@ impl Beacons {
         // RITA keeps whole hours: everything from the hour the window
         // starts in.
         let cutoff = end.saturating_sub(DAY) / HOUR * HOUR;
-        let dropped = self.ips.prune(cutoff) + self.names.prune(cutoff);
+        self.prune(cutoff);
         let names = &mut self.names;
         self.unnamed
             .retain(|tag| names.get_mut(*tag).is_some_and(|p| p.name.is_none()));
         self.probation.prune(cutoff);
-        self.samples = self.samples.saturating_sub(dropped);
+        self.fill_samples();
         let window = (i64::from(start), i64::from(end));
         let s = &self.settings;
 
         let mut scratch = Scratch::default();
         let mut findings = Vec::new();
         let mut scored_names: HashSet<u64> = HashSet::default();
-        for (tag, pair) in self.names.iter() {
+        for (tag, _, pair) in self.names.iter() {
             if !scratch.qualifies(pair, s) {
                 continue;
             }
@@ -542,7 +517,7 @@ impl Beacons {
                 findings.push(f);
             }
         }
-        for (_, pair) in self.ips.iter() {
+        for (_, _, pair) in self.ips.iter() {
             let named = pair.names_overflow
                 || pair
                     .names
@@ -555,7 +530,66 @@ impl Beacons {
                 findings.push(f);
             }
         }
+        self.clear_samples();
         findings
+    }
+
+    /// Drops log entries before `cutoff` or of pairs no longer held,
+    /// recounts each pair's samples, and removes pairs left without any.
+    fn prune(&mut self, cutoff: u32) {
+        let (ips, names) = (&self.ips, &self.names);
+        self.log
+            .retain(|e| e.sample.ts >= cutoff && holds(ips, names, e));
+        self.ips.reset_counts();
+        self.names.reset_counts();
+        for e in &self.log {
+            let table = if e.pair & NAME_TABLE != 0 {
+                &mut self.names
+            } else {
+                &mut self.ips
+            };
+            if let Some(pair) = table.at(e.pair & !NAME_TABLE) {
+                pair.count += 1;
+            }
+        }
+        self.ips.remove_empty();
+        self.names.remove_empty();
+    }
+
+    /// After a sweep removed pairs, drops their log entries (a sweep runs
+    /// when a table is full, so rarely).
+    fn compact_if_swept(&mut self) {
+        if self.ips.swept || self.names.swept {
+            let (ips, names) = (&self.ips, &self.names);
+            self.log.retain(|e| holds(ips, names, e));
+            self.ips.swept = false;
+            self.names.swept = false;
+        }
+    }
+
+    /// Copies each pair's samples from the log into the pair, to score it.
+    fn fill_samples(&mut self) {
+        for e in &self.log {
+            let table = if e.pair & NAME_TABLE != 0 {
+                &mut self.names
+            } else {
+                &mut self.ips
+            };
+            if let Some(pair) = table.at(e.pair & !NAME_TABLE)
+                && pair.generation == e.generation
+            {
+                pair.samples.push(e.sample);
+            }
+        }
+    }
+
+    /// Frees the copies made by [`Beacons::fill_samples`].
+    fn clear_samples(&mut self) {
+        for table in [&mut self.ips, &mut self.names] {
+            for pair in table.slab_mut() {
+                pair.samples = Default::default();
+            }
+        }
     }
 
     fn finding(
@@ -680,10 +714,36 @@ impl Beacons {
 
     /// State for a replacement instance.
     pub fn state(&self) -> State {
+        // Each pair goes with its samples from the log.
+        let mut ips: Vec<Pair> = Vec::with_capacity(self.ips.len());
+        let mut ip_at: foldhash::HashMap<u32, usize> = foldhash::HashMap::default();
+        for (_, slot, pair) in self.ips.iter() {
+            ip_at.insert(slot, ips.len());
+            ips.push(pair.clone());
+        }
+        let mut names: Vec<Pair> = Vec::with_capacity(self.names.len());
+        let mut name_at: foldhash::HashMap<u32, usize> = foldhash::HashMap::default();
+        for (_, slot, pair) in self.names.iter() {
+            name_at.insert(slot, names.len());
+            names.push(pair.clone());
+        }
+        for e in &self.log {
+            let slot = e.pair & !NAME_TABLE;
+            let (at, out) = if e.pair & NAME_TABLE != 0 {
+                (&name_at, &mut names)
+            } else {
+                (&ip_at, &mut ips)
+            };
+            if let Some(pair) = at.get(&slot).and_then(|i| out.get_mut(*i))
+                && pair.generation == e.generation
+            {
+                pair.samples.push(e.sample);
+            }
+        }
         State {
-            ips: self.ips.iter().map(|(_, p)| p.clone()).collect(),
+            ips,
             probation: self.probation.used(),
-            names: self.names.iter().map(|(_, p)| p.clone()).collect(),
+            names,
             services: self.services.clone(),
             evictions: self.evictions,
             clock: self.clock,
@@ -696,24 +756,44 @@ impl Beacons {
             return;
         }
         self.ips = Pairs::default();
-        for pair in state.ips {
-            self.ips.insert(pair_tag(&pair.src, &pair.dst), pair);
+        self.names = Pairs::default();
+        self.log.clear();
+        for mut pair in state.ips {
+            let samples = std::mem::take(&mut pair.samples);
+            pair.count = samples.len() as u32;
+            let slot = self.ips.insert(pair_tag(&pair.src, &pair.dst), pair);
+            self.log_restored(slot, &samples);
         }
         self.probation.restore(state.probation);
-        self.names = Pairs::default();
         self.unnamed.clear();
-        for pair in state.names {
+        for mut pair in state.names {
             let tag = name_tag(&pair.src, pair.name_hash);
             if pair.name.is_none() {
                 self.unnamed.insert(tag);
             }
-            self.names.insert(tag, pair);
+            let samples = std::mem::take(&mut pair.samples);
+            pair.count = samples.len() as u32;
+            let slot = self.names.insert(tag, pair);
+            self.log_restored(slot | NAME_TABLE, &samples);
         }
-        self.samples = self.ips.samples() + self.names.samples();
         self.services = state.services;
         self.evictions = state.evictions;
         self.clock = state.clock;
         self.joins = Joins::default();
+    }
+
+    fn log_restored(&mut self, slot: u32, samples: &[Sample]) {
+        let table = if slot & NAME_TABLE != 0 {
+            &mut self.names
+        } else {
+            &mut self.ips
+        };
+        let generation = table.at(slot & !NAME_TABLE).map_or(0, |p| p.generation);
+        self.log.extend(samples.iter().map(|sample| Entry {
+            pair: slot,
+            generation,
+            sample: *sample,
+        }));
     }
 
     /// Pairs held (address pairs, name pairs), samples held, and pending
@@ -722,7 +802,7 @@ impl Beacons {
         (
             self.ips.len(),
             self.names.len(),
-            self.samples,
+            self.log.len(),
             self.joins.map.len(),
         )
     }
@@ -758,6 +838,12 @@ impl Scratch {
         self.unique = self.ts.len();
         self.unique >= s.min_connections as usize
     }
+}
+
+/// Whether a log entry belongs to a pair still held.
+fn holds(ips: &Pairs, names: &Pairs, e: &Entry) -> bool {
+    let table = if e.pair & NAME_TABLE != 0 { names } else { ips };
+    table.holds(e.pair & !NAME_TABLE, e.generation)
 }
 
 /// The key of an address pair.

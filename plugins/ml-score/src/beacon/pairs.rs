@@ -73,8 +73,16 @@ pub struct Service {
 /// What is known of one pair.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct Pair {
-    /// Connections within the window.
+    /// Connections within the window: filled from the sample log only to
+    /// score the pair and in snapshots (see [`Entry`]).
     pub samples: SmallVec<[Sample; 2]>,
+    /// Connections in the sample log.
+    #[serde(skip)]
+    pub count: u32,
+    /// Generation of the pair's slab slot: log entries of an earlier
+    /// occupant do not count.
+    #[serde(skip)]
+    pub generation: u32,
     /// Institution of the source.
     pub institution: u16,
     /// Source address.
@@ -212,8 +220,25 @@ impl Probation {
     }
 }
 
-/// A table of pairs with a cap on pairs; samples are counted against a
-/// cap shared with the other table.
+/// One connection in the sample log, by table, slot and generation of its
+/// pair. Samples are appended to one log rather than to each pair's own
+/// list: an append is a sequential write, where a list per pair costs a
+/// cache miss at its end on every connection. The log is sorted out by
+/// pair once per report.
+#[derive(Debug, Clone, Copy)]
+pub struct Entry {
+    /// Slab slot of the pair, with [`NAME_TABLE`] set for name pairs.
+    pub pair: u32,
+    /// Generation of the slot when the sample was taken.
+    pub generation: u32,
+    /// The connection.
+    pub sample: Sample,
+}
+
+/// Marks log entries of name pairs.
+pub const NAME_TABLE: u32 = 1 << 31;
+
+/// A table of pairs with a cap on pairs.
 ///
 /// Pairs are found by a 64-bit hash of their key (a collision among even
 /// a million pairs has a chance of about 10⁻⁸) through a small map of
@@ -227,6 +252,8 @@ pub struct Pairs {
     /// Set when a sweep freed too little: new pairs are refused until the
     /// next prune.
     full: bool,
+    /// Set when a sweep removed pairs: their log entries are stale.
+    pub swept: bool,
 }
 
 impl Pairs {
@@ -252,32 +279,41 @@ impl Pairs {
         self.slab.get_mut(index as usize)
     }
 
-    /// The pairs, with their hashes.
-    pub fn iter(&self) -> impl Iterator<Item = (u64, &Pair)> {
-        self.map
-            .iter()
-            .filter_map(|(tag, i)| Some((*tag, self.slab.get(*i as usize)?)))
+    /// Whether a log entry belongs to a pair still here.
+    pub fn holds(&self, slot: u32, generation: u32) -> bool {
+        self.slab
+            .get(slot as usize)
+            .is_some_and(|p| p.generation == generation && p.count > 0)
     }
 
-    /// The pair with hash `tag`, created if there is room. `samples` is
-    /// the count of samples held over all tables; it shrinks when a sweep
-    /// removes pairs.
+    /// The pairs, with their hashes and slots.
+    pub fn iter(&self) -> impl Iterator<Item = (u64, u32, &Pair)> {
+        self.map
+            .iter()
+            .filter_map(|(tag, i)| Some((*tag, *i, self.slab.get(*i as usize)?)))
+    }
+
+    /// All slots, for filling in samples.
+    pub fn slab_mut(&mut self) -> &mut [Pair] {
+        &mut self.slab
+    }
+
+    /// The pair with hash `tag` and its slot, created if there is room.
     pub fn entry(
         &mut self,
         tag: u64,
         max_pairs: usize,
-        samples: &mut usize,
         evictions: &mut Evictions,
-    ) -> Option<&mut Pair> {
+    ) -> Option<(u32, &mut Pair)> {
         if let Some(&i) = self.map.get(&tag) {
-            return self.slab.get_mut(i as usize);
+            return Some((i, self.slab.get_mut(i as usize)?));
         }
         if self.map.len() >= max_pairs {
             if self.full {
                 evictions.pairs_refused += 1;
                 return None;
             }
-            self.sweep(max_pairs, samples, evictions);
+            self.sweep(max_pairs, evictions);
             if self.map.len() >= max_pairs {
                 evictions.pairs_refused += 1;
                 return None;
@@ -291,49 +327,52 @@ impl Pairs {
             }
         };
         self.map.insert(tag, i);
-        self.slab.get_mut(i as usize)
+        Some((i, self.slab.get_mut(i as usize)?))
     }
 
-    /// Adds a pair read from a snapshot.
-    pub fn insert(&mut self, tag: u64, pair: Pair) {
+    /// Adds a pair read from a snapshot; returns its slot.
+    pub fn insert(&mut self, tag: u64, mut pair: Pair) -> u32 {
+        if let Some(&old) = self.map.get(&tag) {
+            pair.generation = self.slab[old as usize].generation;
+            self.slab[old as usize] = pair;
+            return old;
+        }
         let i = self.slab.len() as u32;
         self.slab.push(pair);
-        if let Some(old) = self.map.insert(tag, i) {
-            self.free.push(old);
-        }
+        self.map.insert(tag, i);
+        i
     }
 
     /// Makes room by removing pairs with at most two connections: a
     /// beacon needs several. If that frees less than an eighth of the
     /// table, new pairs are refused until the next prune rather than
     /// sweeping again on every new pair.
-    fn sweep(&mut self, max_pairs: usize, samples: &mut usize, evictions: &mut Evictions) {
-        let removed = self.remove_where(|pair| pair.samples.len() <= 2);
-        *samples = samples.saturating_sub(removed.1);
-        evictions.pairs_evicted += removed.0 as u64;
+    fn sweep(&mut self, max_pairs: usize, evictions: &mut Evictions) {
+        let removed = self.remove_where(|pair| pair.count <= 2);
+        evictions.pairs_evicted += removed as u64;
+        self.swept = removed > 0;
         if self.map.len() + max_pairs / 8 > max_pairs {
             self.full = true;
         }
     }
 
-    /// Drops samples before `cutoff` and pairs left without any; returns
-    /// the samples dropped.
-    pub fn prune(&mut self, cutoff: u32) -> usize {
-        let mut dropped = 0;
-        for pair in &mut self.slab {
-            let before = pair.samples.len();
-            pair.samples.retain(|s| s.ts >= cutoff);
-            dropped += before - pair.samples.len();
-        }
-        self.remove_where(|pair| pair.samples.is_empty());
+    /// Removes pairs left without samples (after the log was recounted).
+    pub fn remove_empty(&mut self) {
+        self.remove_where(|pair| pair.count == 0);
         self.full = false;
-        dropped
     }
 
-    /// Removes the pairs `drop` picks; returns how many, and their samples.
-    fn remove_where(&mut self, drop: impl Fn(&Pair) -> bool) -> (usize, usize) {
+    /// Sets every pair's count to 0, before recounting from the log.
+    pub fn reset_counts(&mut self) {
+        for pair in &mut self.slab {
+            pair.count = 0;
+        }
+    }
+
+    /// Removes the pairs `drop` picks; returns how many.
+    fn remove_where(&mut self, drop: impl Fn(&Pair) -> bool) -> usize {
         let (slab, free) = (&mut self.slab, &mut self.free);
-        let mut removed = (0, 0);
+        let mut removed = 0;
         self.map.retain(|_, i| {
             let Some(pair) = slab.get_mut(*i as usize) else {
                 return false;
@@ -341,27 +380,36 @@ impl Pairs {
             if !drop(pair) {
                 return true;
             }
-            removed.0 += 1;
-            removed.1 += pair.samples.len();
-            *pair = Pair::default();
+            removed += 1;
+            *pair = Pair {
+                generation: pair.generation.wrapping_add(1),
+                ..Pair::default()
+            };
             free.push(*i);
             false
         });
         removed
     }
-
-    /// Number of samples held.
-    pub fn samples(&self) -> usize {
-        self.iter().map(|(_, p)| p.samples.len()).sum()
-    }
 }
 
-/// Adds a sample to a pair within the shared sample cap.
-pub fn push(pair: &mut Pair, sample: Sample, samples: &mut usize, max: usize, ev: &mut Evictions) {
-    if *samples >= max {
+/// Appends a sample of the pair in `slot` (with [`NAME_TABLE`] for a name
+/// pair) to the log, within the sample cap.
+pub fn push(
+    log: &mut Vec<Entry>,
+    max: usize,
+    ev: &mut Evictions,
+    slot: u32,
+    pair: &mut Pair,
+    sample: Sample,
+) {
+    if log.len() >= max {
         ev.samples_dropped += 1;
         return;
     }
-    pair.samples.push(sample);
-    *samples += 1;
+    log.push(Entry {
+        pair: slot,
+        generation: pair.generation,
+        sample,
+    });
+    pair.count += 1;
 }
