@@ -235,11 +235,11 @@ impl Beacons {
             (None, false) => None,
         };
         if let Some((slot, pair)) = pair {
-            pair.institution = institution;
-            pair.src = src;
-            pair.dst = dst;
             let (log, ev) = (&mut self.log, &mut self.evictions);
             if let Some(first) = promoted {
+                pair.institution = institution;
+                pair.src = src;
+                pair.dst = dst;
                 push(log, s.max_samples, ev, slot, pair, first.sample);
             }
             push(log, s.max_samples, ev, slot, pair, sample);
@@ -446,13 +446,13 @@ impl Beacons {
                     }
                 }
             }
-            pair.src = src;
-            pair.name_hash = name.hash;
-            pair.institution = part.institution;
-            pair.dst = dst;
             pair.add_service(part.service);
             let (log, ev) = (&mut self.log, &mut self.evictions);
             if let Some(first) = first {
+                pair.src = src;
+                pair.name_hash = name.hash;
+                pair.institution = part.institution;
+                pair.dst = dst;
                 push(log, s.max_samples, ev, slot | NAME_TABLE, pair, first);
             }
             push(log, s.max_samples, ev, slot | NAME_TABLE, pair, sample);

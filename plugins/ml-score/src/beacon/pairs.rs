@@ -70,12 +70,11 @@ pub struct Service {
     pub name: u16,
 }
 
-/// What is known of one pair.
+/// What is known of one pair. The fields every connection touches come
+/// first, within one cache line.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[repr(C)]
 pub struct Pair {
-    /// Connections within the window: filled from the sample log only to
-    /// score the pair and in snapshots (see [`Entry`]).
-    pub samples: SmallVec<[Sample; 2]>,
     /// Connections in the sample log.
     #[serde(skip)]
     pub count: u32,
@@ -85,22 +84,25 @@ pub struct Pair {
     pub generation: u32,
     /// Institution of the source.
     pub institution: u16,
-    /// Source address.
-    pub src: [u8; 16],
-    /// For a name pair, the hash of the name.
-    pub name_hash: u64,
-    /// Destination address (for a name pair: the latest server or proxy).
-    pub dst: [u8; 16],
+    /// Whether `names` overflowed.
+    pub names_overflow: bool,
     /// Up to two distinct port/protocol/service triples, first seen first.
     pub services: SmallVec<[Service; 2]>,
     /// Name pairs this address pair's connections also belong to (hashes
     /// of the names), for RITA's rule that a connection scored by name is
-    /// not scored again by address. `overflow` when there were more.
+    /// not scored again by address; `names_overflow` when there were more.
     pub names: SmallVec<[u64; 2]>,
-    /// Whether `names` overflowed.
-    pub names_overflow: bool,
+    /// For a name pair, the hash of the name.
+    pub name_hash: u64,
+    /// Source address.
+    pub src: [u8; 16],
+    /// Destination address (for a name pair: the first server or proxy).
+    pub dst: [u8; 16],
     /// The server name, for name pairs.
     pub name: Option<Box<str>>,
+    /// Connections within the window: filled from the sample log only to
+    /// score the pair and in snapshots (see [`Entry`]).
+    pub samples: Vec<Sample>,
 }
 
 impl Pair {
