@@ -86,6 +86,7 @@ fn run(name: &str, flows: usize, us_per_row: i64, mut row: impl FnMut(&mut Batch
         done += n;
     }
     let (ips, names, samples, pending) = beacons.sizes();
+    let notes = beacons.configure(settings());
     let state = beacons.state();
     let snapshot = postcard::to_allocvec(&state).map_or(0, |v| v.len());
     println!(
@@ -97,6 +98,7 @@ fn run(name: &str, flows: usize, us_per_row: i64, mut row: impl FnMut(&mut Batch
         snapshot as f64 / 1048576.0,
         peak_rss_mib()
     );
+    println!("  {}", notes.last().map_or("", |n| n.as_str()));
 }
 
 fn main() {
