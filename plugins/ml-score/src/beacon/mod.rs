@@ -209,8 +209,9 @@ impl Beacons {
         let dst = octets(&raw.dst_addr, row);
         let proto = raw.proto[row];
         let header = header_bytes(proto, is_v4(&src));
-        let src_ip = raw.src_bytes[row] + u64::from(raw.src_pkts[row]) * header;
-        let dst_ip = raw.dst_bytes[row] + u64::from(raw.dst_pkts[row]) * header;
+        let ip_bytes = |payload: u64, pkts: u32| payload.saturating_add(u64::from(pkts) * header);
+        let src_ip = ip_bytes(raw.src_bytes[row], raw.src_pkts[row]);
+        let dst_ip = ip_bytes(raw.dst_bytes[row], raw.dst_pkts[row]);
         let sample = Sample::new(secs, src_ip, dst_ip, raw.duration[row], false);
         let institution = raw.institution[row];
         let port = raw.dst_port[row];
