@@ -12,6 +12,12 @@
 //! connections to be scored is not scored again by address, and a
 //! connection through an HTTP proxy (`CONNECT`) counts for the name it
 //! asked the proxy for.
+//!
+//! Memory is bounded whatever the traffic: a pair seen once waits in a
+//! fixed probation table (`pairs::Probation`), pairs are capped per kind,
+//! and samples go to one capped append-only log (`pairs::Entry`) that is
+//! sorted out by pair at report time. `rulesets/ml-score/README.md` has the
+//! details and figures.
 
 mod join;
 mod pairs;
