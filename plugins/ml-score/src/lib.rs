@@ -57,7 +57,12 @@ impl Detector for MlScore {
     fn describe() -> Description {
         Description::new(env!("CARGO_PKG_NAME"), env!("CARGO_PKG_VERSION"))
             .summary("Beacon scoring (RITA) and trained ONNX models over flow features")
-            .wants(&[TextField::TlsSni, TextField::HttpHost, TextField::Service])
+            .wants(&[
+                TextField::TlsSni,
+                TextField::HttpHost,
+                TextField::HttpMethod,
+                TextField::Service,
+            ])
             .stateful()
     }
 

@@ -1,0 +1,417 @@
+//! Connection pairs and their samples, within fixed caps.
+//!
+//! A pair is a source and either a destination address or a server name.
+//! Each connection of a pair leaves a 16-byte sample; the first two are
+//! held inline. A pair seen once (most address pairs: the Internet's
+//! one-off traffic) does not enter the table yet: it waits in a fixed,
+//! direct-mapped probation table ([`Probation`]) and enters with its
+//! second connection. A one-off pair thus costs one slot write, and the
+//! table of pairs stays small enough to stay in cache.
+
+use foldhash::HashMap;
+use serde::{Deserialize, Serialize};
+use smallvec::SmallVec;
+
+/// One connection.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Sample {
+    /// Start, whole seconds since the Unix epoch (RITA truncates too).
+    pub ts: u32,
+    /// IP bytes sent by the source (RITA's data size).
+    pub src_bytes: u32,
+    /// IP bytes sent by the destination.
+    pub dst_bytes: u32,
+    /// Duration in milliseconds in the low 31 bits; the top bit marks a
+    /// connection through an HTTP proxy (`CONNECT`).
+    pub meta: u32,
+}
+
+const PROXY_BIT: u32 = 1 << 31;
+
+impl Sample {
+    /// A sample; durations past 24 days saturate.
+    pub fn new(ts: u32, src_bytes: u64, dst_bytes: u64, duration_us: u64, proxy: bool) -> Self {
+        let ms = (duration_us.saturating_add(500) / 1000).min(u64::from(PROXY_BIT - 1)) as u32;
+        Self {
+            ts,
+            src_bytes: src_bytes.min(u64::from(u32::MAX)) as u32,
+            dst_bytes: dst_bytes.min(u64::from(u32::MAX)) as u32,
+            meta: ms | if proxy { PROXY_BIT } else { 0 },
+        }
+    }
+
+    /// Whether the connection went through a proxy.
+    pub fn proxy(&self) -> bool {
+        self.meta & PROXY_BIT != 0
+    }
+
+    /// Duration in milliseconds.
+    pub fn duration_ms(&self) -> u32 {
+        self.meta & !PROXY_BIT
+    }
+
+    /// The same connection, marked as proxied.
+    pub fn with_proxy(mut self, proxy: bool) -> Self {
+        if proxy {
+            self.meta |= PROXY_BIT;
+        }
+        self
+    }
+}
+
+/// Destination port, protocol and service of a pair's connections.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Service {
+    /// Destination port.
+    pub port: u16,
+    /// IANA protocol number.
+    pub proto: u8,
+    /// Index into the service names table; `u16::MAX` when unknown.
+    pub name: u16,
+}
+
+/// What is known of one pair. The fields every connection touches come
+/// first, within one cache line.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[repr(C)]
+pub struct Pair {
+    /// Connections in the sample log.
+    #[serde(skip)]
+    pub count: u32,
+    /// Generation of the pair's slab slot: log entries of an earlier
+    /// occupant do not count.
+    #[serde(skip)]
+    pub generation: u32,
+    /// Institution of the source.
+    pub institution: u16,
+    /// Whether `names` overflowed.
+    pub names_overflow: bool,
+    /// Up to two distinct port/protocol/service triples, first seen first.
+    pub services: SmallVec<[Service; 2]>,
+    /// Name pairs this address pair's connections also belong to (hashes
+    /// of the names), for RITA's rule that a connection scored by name is
+    /// not scored again by address; `names_overflow` when there were more.
+    pub names: SmallVec<[u64; 2]>,
+    /// For a name pair, the hash of the name.
+    pub name_hash: u64,
+    /// Source address.
+    pub src: [u8; 16],
+    /// Destination address (for a name pair: the first server or proxy).
+    pub dst: [u8; 16],
+    /// The server name, for name pairs.
+    pub name: Option<Box<str>>,
+    /// Connections within the window: filled from the sample log only to
+    /// score the pair and in snapshots (see [`Entry`]).
+    pub samples: Vec<Sample>,
+}
+
+impl Pair {
+    /// Remembers a port/protocol/service triple (at most two).
+    pub fn add_service(&mut self, service: Service) {
+        if self.services.len() < 2 && !self.services.contains(&service) {
+            self.services.push(service);
+        }
+    }
+
+    /// Remembers a name pair that shares connections with this one.
+    pub fn link(&mut self, name: u64) {
+        if self.names.contains(&name) {
+            return;
+        }
+        if self.names.len() < 2 {
+            self.names.push(name);
+        } else {
+            self.names_overflow = true;
+        }
+    }
+}
+
+/// Counters of what the caps cost, reported in notes and evidence.
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize)]
+pub struct Evictions {
+    /// Pairs removed to make room.
+    pub pairs_evicted: u64,
+    /// New pairs refused while the table was full of busy pairs.
+    pub pairs_refused: u64,
+    /// Samples not kept because the sample cap was reached.
+    pub samples_dropped: u64,
+    /// TLS/HTTP records or connections not held for joining: no room.
+    pub joins_dropped: u64,
+    /// Pairs seen once whose probation slot was taken by another pair
+    /// before they were seen again.
+    pub one_offs_forgotten: u64,
+}
+
+/// A pair seen once, by a hash of its key.
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize)]
+pub struct Slot {
+    /// Hash of the pair's key; 0 for an empty slot.
+    pub tag: u64,
+    /// Its connection.
+    pub sample: Sample,
+    /// Institution of the source.
+    pub institution: u16,
+}
+
+/// Pairs seen once, one per slot: a newer pair takes the slot of an older
+/// one that hashes to it.
+#[derive(Debug, Clone, Default)]
+pub struct Probation {
+    /// The slots: none until the analysis is switched on.
+    pub slots: Vec<Slot>,
+}
+
+impl Probation {
+    /// Allocates `n` slots, keeping what fits of the current ones.
+    pub fn allocate(&mut self, n: usize) {
+        if self.slots.len() != n {
+            let used = self.used();
+            self.slots = vec![Slot::default(); n];
+            self.restore(used);
+        }
+    }
+
+    /// Takes the pair out of probation if `tag` was seen before; otherwise
+    /// puts it in, forgetting whoever held the slot.
+    pub fn visit(
+        &mut self,
+        tag: u64,
+        sample: Sample,
+        institution: u16,
+        ev: &mut Evictions,
+    ) -> Option<Slot> {
+        let tag = tag | 1; // never 0, the empty tag
+        let len = self.slots.len();
+        let slot = self.slots.get_mut((tag >> 40) as usize % len.max(1))?;
+        if slot.tag == tag {
+            return Some(std::mem::take(slot));
+        }
+        if slot.tag != 0 {
+            ev.one_offs_forgotten += 1;
+        }
+        *slot = Slot {
+            tag,
+            sample,
+            institution,
+        };
+        None
+    }
+
+    /// The occupied slots, for a snapshot.
+    pub fn used(&self) -> Vec<Slot> {
+        self.slots.iter().filter(|s| s.tag != 0).copied().collect()
+    }
+
+    /// Refills the table from a snapshot (or a table of another size).
+    pub fn restore(&mut self, used: Vec<Slot>) {
+        let len = self.slots.len().max(1);
+        for slot in used {
+            if let Some(s) = self.slots.get_mut((slot.tag >> 40) as usize % len) {
+                *s = slot;
+            }
+        }
+    }
+
+    /// Empties slots holding connections before `cutoff`.
+    pub fn prune(&mut self, cutoff: u32) {
+        for slot in &mut self.slots {
+            if slot.tag != 0 && slot.sample.ts < cutoff {
+                *slot = Slot::default();
+            }
+        }
+    }
+}
+
+/// One connection in the sample log, by table, slot and generation of its
+/// pair. Samples are appended to one log rather than to each pair's own
+/// list: an append is a sequential write, where a list per pair costs a
+/// cache miss at its end on every connection. The log is sorted out by
+/// pair once per report.
+#[derive(Debug, Clone, Copy)]
+pub struct Entry {
+    /// Slab slot of the pair, with [`NAME_TABLE`] set for name pairs.
+    pub pair: u32,
+    /// Generation of the slot when the sample was taken.
+    pub generation: u32,
+    /// The connection.
+    pub sample: Sample,
+}
+
+/// Marks log entries of name pairs.
+pub const NAME_TABLE: u32 = 1 << 31;
+
+/// A table of pairs with a cap on pairs.
+///
+/// Pairs are found by a 64-bit hash of their key (a collision among even
+/// a million pairs has a chance of about 10⁻⁸) through a small map of
+/// hash → slot, and live in a slab: the map stays compact enough to stay
+/// in cache, so a lookup costs at most the one miss of reaching the pair.
+#[derive(Debug, Clone, Default)]
+pub struct Pairs {
+    map: HashMap<u64, u32>,
+    slab: Vec<Pair>,
+    free: Vec<u32>,
+    /// Set when a sweep freed too little: new pairs are refused until the
+    /// next prune.
+    full: bool,
+    /// Set when a sweep removed pairs: their log entries are stale.
+    pub swept: bool,
+}
+
+impl Pairs {
+    /// Number of pairs.
+    pub fn len(&self) -> usize {
+        self.map.len()
+    }
+
+    /// The pair with hash `tag`, if known.
+    pub fn get_mut(&mut self, tag: u64) -> Option<&mut Pair> {
+        let i = *self.map.get(&tag)?;
+        self.slab.get_mut(i as usize)
+    }
+
+    /// Where the pair with hash `tag` is, if known.
+    pub fn find(&self, tag: u64) -> Option<u32> {
+        self.map.get(&tag).copied()
+    }
+
+    /// The pair at `index` (from [`Pairs::find`], valid until the table
+    /// changes).
+    pub fn at(&mut self, index: u32) -> Option<&mut Pair> {
+        self.slab.get_mut(index as usize)
+    }
+
+    /// Whether a log entry belongs to a pair still here.
+    pub fn holds(&self, slot: u32, generation: u32) -> bool {
+        self.slab
+            .get(slot as usize)
+            .is_some_and(|p| p.generation == generation && p.count > 0)
+    }
+
+    /// The pairs, with their hashes and slots.
+    pub fn iter(&self) -> impl Iterator<Item = (u64, u32, &Pair)> {
+        self.map
+            .iter()
+            .filter_map(|(tag, i)| Some((*tag, *i, self.slab.get(*i as usize)?)))
+    }
+
+    /// All slots, for filling in samples.
+    pub fn slab_mut(&mut self) -> &mut [Pair] {
+        &mut self.slab
+    }
+
+    /// The pair with hash `tag` and its slot, created if there is room.
+    pub fn entry(
+        &mut self,
+        tag: u64,
+        max_pairs: usize,
+        evictions: &mut Evictions,
+    ) -> Option<(u32, &mut Pair)> {
+        if let Some(&i) = self.map.get(&tag) {
+            return Some((i, self.slab.get_mut(i as usize)?));
+        }
+        if self.map.len() >= max_pairs {
+            if self.full {
+                evictions.pairs_refused += 1;
+                return None;
+            }
+            self.sweep(max_pairs, evictions);
+            if self.map.len() >= max_pairs {
+                evictions.pairs_refused += 1;
+                return None;
+            }
+        }
+        let i = match self.free.pop() {
+            Some(i) => i,
+            None => {
+                self.slab.push(Pair::default());
+                (self.slab.len() - 1) as u32
+            }
+        };
+        self.map.insert(tag, i);
+        Some((i, self.slab.get_mut(i as usize)?))
+    }
+
+    /// Adds a pair read from a snapshot; returns its slot.
+    pub fn insert(&mut self, tag: u64, mut pair: Pair) -> u32 {
+        if let Some(&old) = self.map.get(&tag) {
+            pair.generation = self.slab[old as usize].generation;
+            self.slab[old as usize] = pair;
+            return old;
+        }
+        let i = self.slab.len() as u32;
+        self.slab.push(pair);
+        self.map.insert(tag, i);
+        i
+    }
+
+    /// Makes room by removing pairs with at most two connections: a
+    /// beacon needs several. If that frees less than an eighth of the
+    /// table, new pairs are refused until the next prune rather than
+    /// sweeping again on every new pair.
+    fn sweep(&mut self, max_pairs: usize, evictions: &mut Evictions) {
+        let removed = self.remove_where(|pair| pair.count <= 2);
+        evictions.pairs_evicted += removed as u64;
+        self.swept = removed > 0;
+        if self.map.len() + max_pairs / 8 > max_pairs {
+            self.full = true;
+        }
+    }
+
+    /// Removes pairs left without samples (after the log was recounted).
+    pub fn remove_empty(&mut self) {
+        self.remove_where(|pair| pair.count == 0);
+        self.full = false;
+    }
+
+    /// Sets every pair's count to 0, before recounting from the log.
+    pub fn reset_counts(&mut self) {
+        for pair in &mut self.slab {
+            pair.count = 0;
+        }
+    }
+
+    /// Removes the pairs `drop` picks; returns how many.
+    fn remove_where(&mut self, drop: impl Fn(&Pair) -> bool) -> usize {
+        let (slab, free) = (&mut self.slab, &mut self.free);
+        let mut removed = 0;
+        self.map.retain(|_, i| {
+            let Some(pair) = slab.get_mut(*i as usize) else {
+                return false;
+            };
+            if !drop(pair) {
+                return true;
+            }
+            removed += 1;
+            *pair = Pair {
+                generation: pair.generation.wrapping_add(1),
+                ..Pair::default()
+            };
+            free.push(*i);
+            false
+        });
+        removed
+    }
+}
+
+/// Appends a sample of the pair in `slot` (with [`NAME_TABLE`] for a name
+/// pair) to the log, within the sample cap.
+pub fn push(
+    log: &mut Vec<Entry>,
+    max: usize,
+    ev: &mut Evictions,
+    slot: u32,
+    pair: &mut Pair,
+    sample: Sample,
+) {
+    if log.len() >= max {
+        ev.samples_dropped += 1;
+        return;
+    }
+    log.push(Entry {
+        pair: slot,
+        generation: pair.generation,
+        sample,
+    });
+    pair.count += 1;
+}
