@@ -5,3 +5,24 @@
 
 mod run;
 mod sandbox;
+mod swap;
+
+use std::sync::OnceLock;
+
+use kansoku::plugins::{Runtime, RuntimeConfig};
+
+/// One runtime for the whole test binary: components are compiled once
+/// (the in-memory cache; no cache directory, so nothing is written to disk)
+/// and every test shares the epoch ticker, as plugins do in the engine.
+pub(crate) fn runtime() -> &'static Runtime {
+    static RUNTIME: OnceLock<Runtime> = OnceLock::new();
+    RUNTIME.get_or_init(|| {
+        Runtime::new(&RuntimeConfig {
+            max_instances: 32,
+            max_memory: 256 << 20,
+            cache_dir: None,
+            ..RuntimeConfig::default()
+        })
+        .expect("the runtime starts")
+    })
+}

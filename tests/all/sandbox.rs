@@ -10,7 +10,7 @@ use std::collections::BTreeSet;
 use std::net::IpAddr;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, OnceLock, mpsc};
+use std::sync::{Arc, mpsc};
 use std::time::{Duration, Instant};
 
 use kansoku::batch::{FlowBatch, Placement};
@@ -18,30 +18,16 @@ use kansoku::contract::{Ruleset, Subject};
 use kansoku::flow::{ConnState, FlowRecord, Kind, TextField};
 use kansoku::plugins::{
     Detection, EngineEvent, FailurePolicy, LoadedPlugin, PluginError, PluginLimits, PluginSpec,
-    PluginWorker, Rejection, Runtime, RuntimeConfig, TrapKind, Verdict, builtin,
+    PluginWorker, Rejection, TrapKind, Verdict, builtin,
 };
 use kansoku::scope::Direction;
+
+use crate::runtime;
 
 /// Longest any single test step may take before it counts as hung: far
 /// above what the steps need (well under a second each), so only a sandbox
 /// that fails to stop a plugin trips it.
 const HANG: Duration = Duration::from_secs(60);
-
-/// One runtime for the whole test binary: components are compiled once
-/// (the in-memory cache; no cache directory, so nothing is written to disk)
-/// and every test shares the epoch ticker, as plugins do in the engine.
-fn runtime() -> &'static Runtime {
-    static RUNTIME: OnceLock<Runtime> = OnceLock::new();
-    RUNTIME.get_or_init(|| {
-        Runtime::new(&RuntimeConfig {
-            max_instances: 32,
-            max_memory: 256 << 20,
-            cache_dir: None,
-            ..RuntimeConfig::default()
-        })
-        .expect("the runtime starts")
-    })
-}
 
 fn test_plugin(name: &str) -> PathBuf {
     PathBuf::from(env!("KANSOKU_TEST_PLUGINS")).join(format!("{name}.wasm"))
