@@ -1,6 +1,9 @@
 //! `dns-anomaly`: a built-in kansoku detector for random-subdomain ("water
 //! torture") attacks, DGA names and DNS tunnelling.
 
+pub mod dga;
+pub mod names;
+
 use kansoku_plugin::{
     Batch, ConfigError, Description, Detector, Finding, LoadReport, Ruleset, Timestamp,
 };
