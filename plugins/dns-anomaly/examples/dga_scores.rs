@@ -17,7 +17,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     if args.first().map(String::as_str) == Some("--held-out") {
         let csv = std::fs::read_to_string(root.join("tests/fixtures/dga/dga_domains_sample.csv"))?;
-        for s in read_csv(&csv)?.iter().filter(|s| split_of(&s.domain) == Split::Test) {
+        for s in read_csv(&csv)?
+            .iter()
+            .filter(|s| split_of(&s.domain) == Split::Test)
+        {
             if let Some(p) = score(&s.domain) {
                 println!("{p:.4}\t{}\t{}\t{}", s.dga, s.family, s.domain);
             }

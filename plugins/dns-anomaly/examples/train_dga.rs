@@ -53,11 +53,19 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         flagged(true),
         flagged(false)
     );
-    let mut families: Vec<&str> = test.iter().filter(|s| s.dga).map(|s| s.family.as_str()).collect();
+    let mut families: Vec<&str> = test
+        .iter()
+        .filter(|s| s.dga)
+        .map(|s| s.family.as_str())
+        .collect();
     families.sort_unstable();
     families.dedup();
     for family in families {
-        let rows: Vec<_> = test.iter().filter(|s| s.family == family).copied().collect();
+        let rows: Vec<_> = test
+            .iter()
+            .filter(|s| s.family == family)
+            .copied()
+            .collect();
         let scores = score_all(&model, &rows);
         let hit = scores.iter().filter(|s| s.0 >= model.threshold).count();
         println!("  {family:12} {hit:4}/{:4}", scores.len());

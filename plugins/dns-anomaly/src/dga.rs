@@ -112,7 +112,11 @@ impl Lexicon {
         let (mut sum, mut min, mut unseen, mut n) = (0.0f32, 0.0f32, 0u32, 0u32);
         let mut ctx = (26, 26);
         for &c in label.iter().take(MAX_TEXT).chain(b"^") {
-            let c = if c.is_ascii_lowercase() { symbol(c) } else { 26 };
+            let c = if c.is_ascii_lowercase() {
+                symbol(c)
+            } else {
+                26
+            };
             if c == 26 && ctx.1 == 26 {
                 continue;
             }
@@ -319,8 +323,8 @@ impl Model {
             let (i, sign) = bucket(h, self.bits);
             z += sign * v * self.weights[i];
         });
-        for i in 0..DENSE.len() {
-            z += self.dense_weights[i] * (x[i] - self.dense_mean[i]) * self.dense_scale[i];
+        for (i, x) in x.iter().enumerate() {
+            z += self.dense_weights[i] * (x - self.dense_mean[i]) * self.dense_scale[i];
         }
         sigmoid(z)
     }
@@ -355,14 +359,15 @@ impl Model {
                 "dga_model.dense_features must be {DENSE:?}: retrain with this version"
             ));
         }
-        let dense = |name: &str, v: &[f32]| -> Result<[f32; DENSE.len()], (Option<usize>, String)> {
-            <[f32; DENSE.len()]>::try_from(v).map_err(|_| {
-                (
-                    None,
-                    format!("dga_model.{name} must have {} numbers", DENSE.len()),
-                )
-            })
-        };
+        let dense =
+            |name: &str, v: &[f32]| -> Result<[f32; DENSE.len()], (Option<usize>, String)> {
+                <[f32; DENSE.len()]>::try_from(v).map_err(|_| {
+                    (
+                        None,
+                        format!("dga_model.{name} must have {} numbers", DENSE.len()),
+                    )
+                })
+            };
         let raw = base64::engine::general_purpose::STANDARD
             .decode(m.weights.split_whitespace().collect::<String>())
             .map_err(|e| (None, format!("dga_model.weights: not base64: {e}")))?;
@@ -457,7 +462,10 @@ mod tests {
         let (covered, n, longest) =
             lexicon.segment(b"glassmountainmagx", |w| words.push(w.to_vec()));
         assert_eq!((covered, n, longest), (16, 3, 8));
-        assert_eq!(words, [b"mag".to_vec(), b"mountain".to_vec(), b"glass".to_vec()]);
+        assert_eq!(
+            words,
+            [b"mag".to_vec(), b"mountain".to_vec(), b"glass".to_vec()]
+        );
     }
 
     #[test]

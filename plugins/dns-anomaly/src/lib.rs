@@ -154,7 +154,10 @@ impl DnsAnomaly {
                 .evidence("queries", queries)
                 .evidence("failures", failures)
                 .evidence("failure_ratio", format!("{:.2}", ratio(failures, queries)))
-                .evidence("queries_per_sec", format!("{:.1}", f64::from(queries) / secs))
+                .evidence(
+                    "queries_per_sec",
+                    format!("{:.1}", f64::from(queries) / secs),
+                )
                 .evidence("randomness", format!("{randomness:.2}"))
                 .evidence("resolvers", resolvers)
                 .evidence("baseline_unique", format!("{baseline:.0}"))

@@ -197,23 +197,28 @@ mod tests {
     fn parts(name: &str) -> (String, String, String, String) {
         let n = Name::split(name.as_bytes());
         let s = |b: &[u8]| String::from_utf8(b.to_vec()).unwrap();
-        (
-            s(n.registered),
-            s(n.suffix),
-            s(n.label()),
-            s(n.subdomain()),
-        )
+        (s(n.registered), s(n.suffix), s(n.label()), s(n.subdomain()))
     }
 
     #[test]
     fn names_split_at_the_registered_domain() {
         assert_eq!(
             parts("www.example.ac.jp"),
-            ("example.ac.jp".into(), "ac.jp".into(), "example".into(), "www".into())
+            (
+                "example.ac.jp".into(),
+                "ac.jp".into(),
+                "example".into(),
+                "www".into()
+            )
         );
         assert_eq!(
             parts("a.b.example.com"),
-            ("example.com".into(), "com".into(), "example".into(), "a.b".into())
+            (
+                "example.com".into(),
+                "com".into(),
+                "example".into(),
+                "a.b".into()
+            )
         );
         // Private suffixes count: a dynamic-DNS customer owns its label.
         assert_eq!(parts("x7kq2.ddns.net").0, "x7kq2.ddns.net");

@@ -206,7 +206,11 @@ impl Rules {
             on_off(t.water_torture.enabled),
             t.dga.min_failed_names,
             on_off(t.dga.enabled && self.model.is_some()),
-            if self.model.is_none() { ", no model" } else { "" },
+            if self.model.is_none() {
+                ", no model"
+            } else {
+                ""
+            },
             t.tunnel.min_unique_names,
             t.tunnel.min_mean_len,
             on_off(t.tunnel.enabled),
@@ -236,11 +240,9 @@ impl Thresholds {
         if !(0.0..=1.0).contains(&self.dga.min_score) {
             return fail("dga.min_score must be within 0..=1");
         }
-        if let Some(bad) = self
-            .allow
-            .iter()
-            .find(|d| d.is_empty() || d.starts_with('.') || d.bytes().any(|b| b.is_ascii_uppercase()))
-        {
+        if let Some(bad) = self.allow.iter().find(|d| {
+            d.is_empty() || d.starts_with('.') || d.bytes().any(|b| b.is_ascii_uppercase())
+        }) {
             return Err(ConfigError::new(
                 name,
                 format!("allow: {bad:?} must be a lower-case domain without a leading dot"),
@@ -285,8 +287,8 @@ mod tests {
 
     #[test]
     fn errors_name_the_line() {
-        let err =
-            Rules::from_rulesets(&[ruleset("r.toml", "window_secs = 5\n\nbogus = 1\n")]).unwrap_err();
+        let err = Rules::from_rulesets(&[ruleset("r.toml", "window_secs = 5\n\nbogus = 1\n")])
+            .unwrap_err();
         assert_eq!(err.location, "r.toml:3");
         assert!(err.message.contains("unknown field"), "{}", err.message);
         let err = Rules::from_rulesets(&[ruleset("m.toml", "[dga_model]\nformat = \"x\"\n")])
@@ -302,7 +304,10 @@ mod tests {
             "allow = [\"Example.COM\"]\n",
             "[dga]\nmin_failed_names = 1\n",
         ] {
-            assert!(Rules::from_rulesets(&[ruleset("r.toml", text)]).is_err(), "{text}");
+            assert!(
+                Rules::from_rulesets(&[ruleset("r.toml", text)]).is_err(),
+                "{text}"
+            );
         }
         assert!(Rules::from_rulesets(&[ruleset("a", ""), ruleset("b", "")]).is_err());
     }

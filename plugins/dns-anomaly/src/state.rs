@@ -103,7 +103,7 @@ pub struct State {
 impl Default for State {
     fn default() -> Self {
         Self {
-            seed: foldhash::fast::RandomState::default().hash_one(0x646e_73u64),
+            seed: foldhash::fast::RandomState::default().hash_one(0x0064_6e73_u64),
             domains: HashMap::default(),
             clients: HashMap::default(),
             tunnels: HashMap::default(),
@@ -250,7 +250,10 @@ impl State {
                 let slot = (rd_hash ^ u64::from(q.institution)) as usize % PROBATION_SLOTS;
                 let held = self.probation[slot];
                 match held {
-                    Some(first) if first.key == key && first.ts.abs_diff(q.ts) < window_us.unsigned_abs() => {
+                    Some(first)
+                        if first.key == key
+                            && first.ts.abs_diff(q.ts) < window_us.unsigned_abs() =>
+                    {
                         self.probation[slot] = None;
                         let allowed = allowed(t, q.name.full);
                         if self.domains.len() >= t.max_domains {
@@ -271,7 +274,14 @@ impl State {
                         if !allowed && t.water_torture.enabled {
                             // The first query's name is not kept: a sample
                             // is only taken from the second on.
-                            let _ = domain.count(rules, first.ts, first.failed, first.name, first.resolver, b"");
+                            let _ = domain.count(
+                                rules,
+                                first.ts,
+                                first.failed,
+                                first.name,
+                                first.resolver,
+                                b"",
+                            );
                             if let Some(alert) =
                                 domain.count(rules, q.ts, failed, name_hash, resolver, q.name.full)
                             {
@@ -298,16 +308,18 @@ impl State {
             return;
         }
 
-        if q.rcode == Some(3) && t.dga.enabled {
-            if let Some(alert) = self.dga(rules, q, rd_hash, window_us) {
-                alerts.push(alert);
-            }
+        if q.rcode == Some(3)
+            && t.dga.enabled
+            && let Some(alert) = self.dga(rules, q, rd_hash, window_us)
+        {
+            alerts.push(alert);
         }
         let sub = q.name.subdomain();
-        if t.tunnel.enabled && sub.len() >= t.tunnel.min_subdomain_len as usize {
-            if let Some(alert) = self.tunnel(rules, q, rd_hash, name_hash, window_us) {
-                alerts.push(alert);
-            }
+        if t.tunnel.enabled
+            && sub.len() >= t.tunnel.min_subdomain_len as usize
+            && let Some(alert) = self.tunnel(rules, q, rd_hash, name_hash, window_us)
+        {
+            alerts.push(alert);
         }
     }
 
@@ -541,8 +553,7 @@ impl Domain {
         }
         let unique = w.names.count();
         let needed = (t.min_unique_subdomains as f32).max(t.baseline_factor * self.baseline);
-        if (unique as f32) < needed
-            || (w.failures as f32) < t.min_failure_ratio * w.queries as f32
+        if (unique as f32) < needed || (w.failures as f32) < t.min_failure_ratio * w.queries as f32
         {
             return None;
         }
@@ -564,15 +575,18 @@ impl Domain {
 pub fn allowed(t: &crate::rules::Thresholds, name: &[u8]) -> bool {
     t.allow.iter().any(|a| {
         let a = a.as_bytes();
-        name.ends_with(a)
-            && (name.len() == a.len() || name[name.len() - a.len() - 1] == b'.')
+        name.ends_with(a) && (name.len() == a.len() || name[name.len() - a.len() - 1] == b'.')
     })
 }
 
 /// Drops ended entries' worth of the least recently active fifth, in bulk
 /// (as portscan does: the cut-off is the 20th percentile of a sample), and
 /// returns how many went.
-fn make_room<K, V>(map: &mut HashMap<K, V>, now: Timestamp, last_seen: impl Fn(&V) -> Timestamp) -> u64
+fn make_room<K, V>(
+    map: &mut HashMap<K, V>,
+    now: Timestamp,
+    last_seen: impl Fn(&V) -> Timestamp,
+) -> u64
 where
     K: std::hash::Hash + Eq,
 {

@@ -1,6 +1,11 @@
 //! The detector on a real Zeek dns.log (WRCCDC 2018, 53,615 rows) with
 //! generated attacks mixed in.
 
+#![allow(
+    clippy::unwrap_used,
+    reason = "test helpers: a failure is the test failing"
+)]
+
 use std::io::Read as _;
 use std::net::IpAddr;
 
@@ -144,7 +149,10 @@ fn water_torture(start: i64) -> Vec<(u16, ZeekRow)> {
                 _ => Some(3),
             };
             let resolver = ["10.20.0.53", "10.20.0.54", "10.20.1.53"][i % 3];
-            (2, query(start + i as i64 * 10_000, resolver, &name, 1, rcode))
+            (
+                2,
+                query(start + i as i64 * 10_000, resolver, &name, 1, rcode),
+            )
         })
         .collect()
 }
@@ -168,11 +176,20 @@ fn a_random_subdomain_attack_is_reported_once_within_a_window() {
         .collect();
     assert_eq!(attacks.len(), 1, "{findings:#?}");
     let (at, finding) = attacks[0];
-    assert!(*at - start < 60 * SECOND, "reported {}s in", (*at - start) / SECOND);
+    assert!(
+        *at - start < 60 * SECOND,
+        "reported {}s in",
+        (*at - start) / SECOND
+    );
     assert_eq!(evidence(finding, "domain"), "example.ac.jp");
     assert_eq!(finding.category, "dos");
     assert_eq!(entity(finding).institution, 2);
-    assert!(evidence(finding, "unique_subdomains").parse::<u32>().unwrap() >= 100);
+    assert!(
+        evidence(finding, "unique_subdomains")
+            .parse::<u32>()
+            .unwrap()
+            >= 100
+    );
     assert!(evidence(finding, "failure_ratio").parse::<f32>().unwrap() > 0.8);
     assert_eq!(evidence(finding, "resolvers"), "3");
     assert!(evidence(finding, "sample_names").contains(".victim.example.ac.jp"));
@@ -209,7 +226,10 @@ fn dnscat(start: i64, client: &str) -> Vec<(u16, ZeekRow)> {
                 rng.label(b"0123456789abcdef", 30)
             );
             let qtype = [16, 5, 15][i % 3];
-            (0, query(start + i as i64 * 150_000, client, &name, qtype, Some(0)))
+            (
+                0,
+                query(start + i as i64 * 150_000, client, &name, qtype, Some(0)),
+            )
         })
         .collect()
 }
@@ -224,7 +244,10 @@ fn iodine(start: i64, client: &str) -> Vec<(u16, ZeekRow)> {
                 rng.label(b"abcdefghijklmnopqrstuvwxyz012345", 56),
                 rng.label(b"abcdefghijklmnopqrstuvwxyz012345", 20)
             );
-            (0, query(start + i as i64 * 100_000, client, &name, 10, Some(0)))
+            (
+                0,
+                query(start + i as i64 * 100_000, client, &name, 10, Some(0)),
+            )
         })
         .collect()
 }
@@ -272,7 +295,10 @@ fn a_client_failing_on_generated_names_is_reported() {
     let start = start_of(&rows) + 200 * SECOND;
     let mut all = rows;
     all.extend(names.iter().enumerate().map(|(i, name)| {
-        (0, query(start + i as i64 * SECOND, "10.47.3.40", name, 1, Some(3)))
+        (
+            0,
+            query(start + i as i64 * SECOND, "10.47.3.40", name, 1, Some(3)),
+        )
     }));
     let findings = replay(&mut configured(), all);
     assert_eq!(findings.len(), 1, "{findings:#?}");
@@ -303,8 +329,13 @@ fn state_stays_within_its_caps_under_fresh_names() {
             // Each domain twice, so each enters the table.
             let domain = rng.label(b"abcdefghijklmnopqrstuvwxyz", 12);
             for sub in ["www", "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"] {
-                builder
-                    .zeek(&query(ts, "10.0.0.1", &format!("{sub}.{domain}.com"), 1, Some(0)));
+                builder.zeek(&query(
+                    ts,
+                    "10.0.0.1",
+                    &format!("{sub}.{domain}.com"),
+                    1,
+                    Some(0),
+                ));
             }
         }
         detector.process(&builder.build());

@@ -89,14 +89,12 @@ pub struct Params {
 pub fn grid() -> Vec<Params> {
     let mut grid = Vec::new();
     for l2 in [1e-4, 1e-3] {
-        for epochs in [20] {
-            grid.push(Params {
-                bits: 17,
-                l2,
-                epochs,
-                step: 0.1,
-            });
-        }
+        grid.push(Params {
+            bits: 17,
+            l2,
+            epochs: 20,
+            step: 0.1,
+        });
     }
     grid
 }
@@ -108,11 +106,10 @@ struct Encoded {
     label: f64,
 }
 
-fn encode(
-    domain: &str,
-    bits: u8,
-    lexicon: &Lexicon,
-) -> Option<([f64; DENSE.len()], Vec<(u32, f64)>)> {
+/// Dense features and (bucket, value) pairs of one domain.
+type Vector = ([f64; DENSE.len()], Vec<(u32, f64)>);
+
+fn encode(domain: &str, bits: u8, lexicon: &Lexicon) -> Option<Vector> {
     let mut buf = [0; MAX_NAME];
     let full = normalise(domain.as_bytes(), &mut buf)?;
     let name = Name::split(full);
@@ -223,11 +220,11 @@ fn fit(train: &[&Sample], params: Params, lexicon: &Lexicon) -> Weights {
                 g2_sparse[i] += grad * grad;
                 w.sparse[i] -= params.step * grad / g2_sparse[i].sqrt();
             }
-            for k in 0..DENSE.len() {
+            for (k, g2) in g2_dense.iter_mut().enumerate() {
                 let x = (e.dense[k] - w.mean[k]) * w.scale[k];
                 let grad = g * x + params.l2 * w.dense[k];
-                g2_dense[k] += grad * grad;
-                w.dense[k] -= params.step * grad / f64::sqrt(g2_dense[k]);
+                *g2 += grad * grad;
+                w.dense[k] -= params.step * grad / g2.sqrt();
             }
             g2_bias += g * g;
             w.bias -= params.step * g / f64::sqrt(g2_bias);
@@ -323,7 +320,14 @@ pub fn build(samples: &[Sample], words: &str) -> (String, Vec<String>) {
     let weights = fit(&train, params, &lexicon);
     let provisional = to_model(&weights, &lexicon, 0.5);
     let summary = roc(&score_all(&provisional, &validation), VALIDATION_FPR);
-    let text = to_toml(&weights, params, summary, train.len(), validation.len(), words);
+    let text = to_toml(
+        &weights,
+        params,
+        summary,
+        train.len(),
+        validation.len(),
+        words,
+    );
     (text, log)
 }
 
