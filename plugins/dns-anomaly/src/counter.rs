@@ -17,7 +17,64 @@ pub enum Distinct {
     /// Sorted hashes.
     Exact(Vec<u64>),
     /// HyperLogLog registers.
-    Sketch(Box<[u8]>),
+    Sketch(Box<Sketch>),
+}
+
+/// HyperLogLog registers, with the harmonic sum and the empty registers
+/// kept up to date so that a count costs no pass over them.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Sketch {
+    registers: Vec<u8>,
+    /// Sum of 2^-register.
+    sum: f64,
+    zeros: u32,
+}
+
+impl Sketch {
+    fn new() -> Self {
+        Self {
+            registers: vec![0; REGISTERS],
+            sum: REGISTERS as f64,
+            zeros: REGISTERS as u32,
+        }
+    }
+
+    fn observe(&mut self, hash: u64) -> bool {
+        let index = (hash >> (64 - BITS)) as usize;
+        // Rank of the first set bit in the rest, 1-based; the low bit keeps
+        // an all-zero rest finite.
+        let rank = ((hash << BITS) | 1).leading_zeros() as u8 + 1;
+        match self.registers.get_mut(index) {
+            Some(r) if *r < rank => {
+                if *r == 0 {
+                    self.zeros -= 1;
+                }
+                self.sum += pow2(rank) - pow2(*r);
+                *r = rank;
+                true
+            }
+            _ => false,
+        }
+    }
+
+    fn estimate(&self) -> u32 {
+        let m = REGISTERS as f64;
+        let alpha = 0.7213 / (1.0 + 1.079 / m);
+        let raw = alpha * m * m / self.sum;
+        // Linear counting is the better estimate while many registers are
+        // empty.
+        let estimate = if raw <= 2.5 * m && self.zeros > 0 {
+            m * (m / f64::from(self.zeros)).ln()
+        } else {
+            raw
+        };
+        estimate.round().min(f64::from(u32::MAX)) as u32
+    }
+}
+
+/// 2^-rank.
+fn pow2(rank: u8) -> f64 {
+    f64::from_bits((1023u64.saturating_sub(u64::from(rank))) << 52)
 }
 
 impl Default for Distinct {
@@ -37,15 +94,15 @@ impl Distinct {
                     true
                 }
                 Err(_) => {
-                    let mut registers = vec![0u8; REGISTERS].into_boxed_slice();
+                    let mut sketch = Sketch::new();
                     for &h in hashes.iter().chain(std::iter::once(&hash)) {
-                        observe(&mut registers, h);
+                        sketch.observe(h);
                     }
-                    *self = Distinct::Sketch(registers);
+                    *self = Distinct::Sketch(Box::new(sketch));
                     true
                 }
             },
-            Distinct::Sketch(registers) => observe(registers, hash),
+            Distinct::Sketch(sketch) => sketch.observe(hash),
         }
     }
 
@@ -53,7 +110,7 @@ impl Distinct {
     pub fn count(&self) -> u32 {
         match self {
             Distinct::Exact(hashes) => hashes.len() as u32,
-            Distinct::Sketch(registers) => estimate(registers),
+            Distinct::Sketch(sketch) => sketch.estimate(),
         }
     }
 
@@ -61,38 +118,9 @@ impl Distinct {
     pub fn heap_bytes(&self) -> usize {
         match self {
             Distinct::Exact(hashes) => hashes.capacity() * 8,
-            Distinct::Sketch(registers) => registers.len(),
+            Distinct::Sketch(sketch) => sketch.registers.len() + 32,
         }
     }
-}
-
-fn observe(registers: &mut [u8], hash: u64) -> bool {
-    let index = (hash >> (64 - BITS)) as usize;
-    // Rank of the first set bit in the rest, 1-based; the low bit keeps an
-    // all-zero rest finite.
-    let rank = ((hash << BITS) | 1).leading_zeros() as u8 + 1;
-    match registers.get_mut(index) {
-        Some(r) if *r < rank => {
-            *r = rank;
-            true
-        }
-        _ => false,
-    }
-}
-
-fn estimate(registers: &[u8]) -> u32 {
-    let m = registers.len() as f64;
-    let sum: f64 = registers.iter().map(|&r| 2f64.powi(-i32::from(r))).sum();
-    let alpha = 0.7213 / (1.0 + 1.079 / m);
-    let raw = alpha * m * m / sum;
-    let zeros = registers.iter().filter(|&&r| r == 0).count();
-    // Linear counting is the better estimate while many registers are empty.
-    let estimate = if raw <= 2.5 * m && zeros > 0 {
-        m * (m / zeros as f64).ln()
-    } else {
-        raw
-    };
-    estimate.round().min(f64::from(u32::MAX)) as u32
 }
 
 #[cfg(test)]
@@ -126,7 +154,7 @@ mod tests {
         }
         let n = f64::from(d.count());
         assert!((n - 100_000.0).abs() / 100_000.0 < 0.15, "{n}");
-        assert_eq!(d.heap_bytes(), 1024);
+        assert_eq!(d.heap_bytes(), 1024 + 32);
         // Just past the switch, the estimate is still close.
         let mut d = Distinct::default();
         for i in 0..200 {
@@ -134,5 +162,14 @@ mod tests {
         }
         let n = f64::from(d.count());
         assert!((n - 200.0).abs() < 30.0, "{n}");
+        // The running sums match a count from scratch.
+        if let Distinct::Sketch(sketch) = &d {
+            let sum: f64 = sketch
+                .registers
+                .iter()
+                .map(|&r| 2f64.powi(-i32::from(r)))
+                .sum();
+            assert!((sum - sketch.sum).abs() < 1e-9);
+        }
     }
 }

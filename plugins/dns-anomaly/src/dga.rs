@@ -144,29 +144,32 @@ impl Lexicon {
         self.words.is_empty()
     }
 
-    fn contains(&self, word: &[u8]) -> bool {
-        self.words.contains(&fnv1a(5, word))
-    }
-
     /// Splits `label` into words so that as many characters as possible are
     /// covered, with as few words as possible among equals. Calls `f` with
     /// each word; returns (characters covered, words, longest word).
     fn segment(&self, label: &[u8], mut f: impl FnMut(&[u8])) -> (u32, u32, u32) {
         let n = label.len().min(MAX_TEXT);
         // best[i]: (covered, -words) of label[..i], and where its last word
-        // starts (i when character i - 1 is not covered).
-        let mut best = [(0u32, 0i32, 0usize); MAX_TEXT + 1];
-        for i in 1..=n {
-            best[i] = (best[i - 1].0, best[i - 1].1, i);
-            for len in WORD_LEN {
-                if len > i {
-                    break;
+        // starts (i when character i - 1 is not covered). Relaxed forwards,
+        // so that the words starting at one position share their hash's
+        // prefix.
+        let mut best = [(0u32, i32::MIN, 0usize); MAX_TEXT + 1];
+        best[0] = (0, 0, 0);
+        for start in 0..=n {
+            if start > 0 {
+                let skip = (best[start - 1].0, best[start - 1].1, start);
+                if (skip.0, skip.1) > (best[start].0, best[start].1) {
+                    best[start] = skip;
                 }
-                let start = i - len;
-                if self.contains(&label[start..i]) {
+            }
+            let mut h = fnv1a(5, b"");
+            for (len, &c) in label[start..n].iter().take(*WORD_LEN.end()).enumerate() {
+                h = fnv_step(h, c);
+                let (len, end) = (len + 1, start + len + 1);
+                if len >= *WORD_LEN.start() && self.words.contains(&h) {
                     let cand = (best[start].0 + len as u32, best[start].1 - 1, start);
-                    if (cand.0, cand.1) > (best[i].0, best[i].1) {
-                        best[i] = cand;
+                    if (cand.0, cand.1) > (best[end].0, best[end].1) {
+                        best[end] = cand;
                     }
                 }
             }
@@ -229,7 +232,7 @@ pub fn features(
             x as f32 / stats.len as f32
         }
     };
-    [
+    let dense = [
         stats.len as f32,
         stats.digits,
         stats.vowels,
@@ -247,8 +250,35 @@ pub fn features(
         logp_mean,
         logp_min,
         unseen,
-    ]
+    ];
+    // The dense features in bins, alone and in pairs, as tokens: a linear
+    // model cannot otherwise tell that, say, a low likelihood matters more
+    // in a long label than in a short one.
+    let mut bins = [0u8; DENSE.len()];
+    for (i, (&x, &step)) in dense.iter().zip(&BIN_STEPS).enumerate() {
+        bins[i] = (x / step).floor().clamp(-40.0, 40.0) as i8 as u8;
+        f(fnv1a(7, &[i as u8, bins[i]]), 0.5);
+    }
+    for (k, &i) in CROSSED.iter().enumerate() {
+        for &j in &CROSSED[k + 1..] {
+            f(
+                fnv1a(8, &[i, bins[usize::from(i)], j, bins[usize::from(j)]]),
+                0.25,
+            );
+        }
+    }
+    dense
 }
+
+/// Bin widths of the dense features, in the order of [`DENSE`].
+const BIN_STEPS: [f32; DENSE.len()] = [
+    2.0, 0.1, 0.1, 0.25, 1.0, 1.0, 1.0, 0.1, 1.0, 4.0, 1.0, 0.1, 1.0, 1.0, 0.25, 0.5, 0.05,
+];
+
+/// Dense features whose bins are also crossed pairwise: length, digits,
+/// vowels, entropy, consonant run, word coverage, mean and lowest
+/// likelihood, unseen trigrams.
+const CROSSED: [u8; 13] = [0, 1, 2, 3, 4, 5, 7, 10, 11, 12, 14, 15, 16];
 
 fn ngrams(
     tag: u8,
@@ -270,13 +300,17 @@ fn ngrams(
         .map(|n| marked.len().saturating_sub(n - 1))
         .sum();
     let weight = 1.0 / (count as f32).sqrt();
-    for n in sizes {
-        for gram in marked.windows(n) {
+    // The n-grams starting at one position share their hash's prefix: one
+    // FNV step per n-gram instead of n.
+    let (min, max) = (*sizes.start(), *sizes.end());
+    for start in 0..marked.len() {
+        let mut h = fnv1a(tag, b"");
+        for (len, &c) in marked[start..].iter().take(max).enumerate() {
+            h = fnv_step(h, c);
             // `^` and `$` alone say nothing.
-            if n == 1 && (gram[0] == b'^' || gram[0] == b'$') {
-                continue;
+            if len + 1 >= min && !(len == 0 && (c == b'^' || c == b'$')) {
+                f(h, weight);
             }
-            f(fnv1a(tag.wrapping_add(n as u8 * 16), gram), weight);
         }
     }
 }
@@ -284,12 +318,17 @@ fn ngrams(
 /// FNV-1a, 64 bits, over a tag byte and `bytes`: stable across platforms
 /// and versions, as the model file's buckets depend on it.
 pub fn fnv1a(tag: u8, bytes: &[u8]) -> u64 {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for &b in std::iter::once(&tag).chain(bytes) {
-        h ^= u64::from(b);
-        h = h.wrapping_mul(0x0000_0100_0000_01b3);
+    let mut h = fnv_step(0xcbf2_9ce4_8422_2325, tag);
+    for &b in bytes {
+        h = fnv_step(h, b);
     }
     h
+}
+
+/// One byte of FNV-1a.
+#[inline]
+fn fnv_step(h: u64, b: u8) -> u64 {
+    (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
 }
 
 /// Bucket and sign of a feature hash in a table of `2^bits` weights. The
@@ -400,7 +439,7 @@ impl Model {
 }
 
 /// Version of the model file layout and feature definitions.
-pub const FORMAT: u32 = 1;
+pub const FORMAT: u32 = 3;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -441,6 +480,10 @@ mod tests {
     fn hashes_are_stable() {
         // The model file's buckets depend on these exact values.
         assert_eq!(fnv1a(0, b""), 0xaf63_bd4c_8601_b7df);
+        assert_eq!(
+            fnv1a(7, b"ab"),
+            fnv_step(fnv_step(fnv1a(7, b""), b'a'), b'b')
+        );
         assert_eq!(fnv1a(1, b"ab"), fnv1a(1, b"ab"));
         assert_ne!(fnv1a(1, b"ab"), fnv1a(2, b"ab"));
     }
@@ -451,8 +494,12 @@ mod tests {
         let mut n = 0;
         features(&name, &Lexicon::default(), |_, _| n += 1);
         // ^abc$: 3 unigrams, 4 bigrams, 3 trigrams, 2 four-grams; its shape
-        // ^cvc$ (2..=6): 4 + 3 + 2 + 1; plus the suffix.
-        assert_eq!(n, 3 + 4 + 3 + 2 + 4 + 3 + 2 + 1 + 1);
+        // ^cvc$ (2..=6): 4 + 3 + 2 + 1; the suffix; the dense features'
+        // bins and their crossed pairs.
+        assert_eq!(
+            n,
+            3 + 4 + 3 + 2 + 4 + 3 + 2 + 1 + 1 + DENSE.len() + 13 * 12 / 2
+        );
     }
 
     #[test]

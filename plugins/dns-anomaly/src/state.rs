@@ -128,6 +128,9 @@ struct Probe {
 struct Domain {
     name: String,
     allowed: bool,
+    /// DGA score of the registered domain; NaN until needed.
+    #[serde(skip, default = "nan")]
+    score: f32,
     /// Distinct names per ordinary window, smoothed.
     baseline: f32,
     learned: u32,
@@ -172,6 +175,10 @@ struct Tunnel {
     bytes: u64,
     reported: bool,
     samples: Vec<String>,
+}
+
+fn nan() -> f32 {
+    f32::NAN
 }
 
 fn text(bytes: &[u8]) -> String {
@@ -263,6 +270,7 @@ impl State {
                         let domain = self.domains.entry(key).or_insert_with(|| Domain {
                             name: text(q.name.registered),
                             allowed,
+                            score: f32::NAN,
                             baseline: 0.0,
                             learned: 0,
                             last_seen: first.ts,
@@ -325,6 +333,17 @@ impl State {
 
     fn score(&mut self, rules: &Rules, q: &Query<'_>, rd_hash: u64) -> Option<f32> {
         let model = rules.model.as_ref()?;
+        let registered = Name {
+            full: q.name.registered,
+            ..q.name
+        };
+        // A tracked domain keeps its score; the cache serves the others.
+        if let Some(domain) = self.domains.get_mut(&(q.institution, rd_hash)) {
+            if domain.score.is_nan() {
+                domain.score = model.score(&registered);
+            }
+            return Some(domain.score);
+        }
         if self.scores.is_empty() {
             self.scores = vec![(0, f32::NAN); SCORE_SLOTS];
         }
@@ -332,10 +351,6 @@ impl State {
         if slot.0 == rd_hash && !slot.1.is_nan() {
             return Some(slot.1);
         }
-        let registered = Name {
-            full: q.name.registered,
-            ..q.name
-        };
         let score = model.score(&registered);
         *slot = (rd_hash, score);
         Some(score)
@@ -548,13 +563,14 @@ impl Domain {
         if failed && new && !name.is_empty() && w.samples.len() < SAMPLES {
             w.samples.push(text(name));
         }
-        if !new || w.reported {
+        // The failure ratio first: it is the cheaper test, and ordinary
+        // traffic fails it.
+        if !new || w.reported || (w.failures as f32) < t.min_failure_ratio * w.queries as f32 {
             return None;
         }
         let unique = w.names.count();
         let needed = (t.min_unique_subdomains as f32).max(t.baseline_factor * self.baseline);
-        if (unique as f32) < needed || (w.failures as f32) < t.min_failure_ratio * w.queries as f32
-        {
+        if (unique as f32) < needed {
             return None;
         }
         w.reported = true;
