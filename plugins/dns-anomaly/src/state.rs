@@ -91,6 +91,8 @@ pub struct State {
     tunnels: HashMap<(u16, [u8; 16], u64), Tunnel>,
     /// Entries dropped to stay within the caps: domains, clients, tunnels.
     pub evicted: [u64; 3],
+    /// Data time of the last sweep of ended windows.
+    last_sweep: Timestamp,
     /// Domains seen once; not carried across a swap (a domain then enters
     /// at its next two queries).
     #[serde(skip)]
@@ -108,6 +110,7 @@ impl Default for State {
             clients: HashMap::default(),
             tunnels: HashMap::default(),
             evicted: [0; 3],
+            last_sweep: Timestamp::MIN,
             probation: Vec::new(),
             scores: Vec::new(),
         }
@@ -493,6 +496,13 @@ impl State {
     /// baseline from windows that raised nothing, and drops idle entries.
     pub fn expire(&mut self, rules: &Rules, now: Timestamp) {
         let window_us = i64::from(rules.thresholds.window_secs) * 1_000_000;
+        // The engine ticks often, and a sweep visits every entry: sweep a
+        // few times a window only. Windows also roll over when next counted,
+        // so a late sweep loses nothing but memory for a while.
+        if now < self.last_sweep.saturating_add(window_us / 4) {
+            return;
+        }
+        self.last_sweep = now;
         self.domains.retain(|_, d| {
             if d.window.queries > 0 && d.window.start.saturating_add(window_us) <= now {
                 d.close();
@@ -639,5 +649,71 @@ fn note(table: &str, cap: usize, total: &mut u64, dropped: u64) {
         kansoku_plugin::warn!(
             "{table} table full ({cap} max): dropped {dropped} entries, {total} in total"
         );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SEC: i64 = 1_000_000;
+
+    fn observe(state: &mut State, rules: &Rules, ts: i64, name: &str, rcode: u16) -> Vec<Alert> {
+        let mut alerts = Vec::new();
+        let q = Query {
+            institution: 1,
+            src: [7; 16],
+            ts,
+            name: Name::split(name.as_bytes()),
+            qtype: 1,
+            rcode: Some(rcode),
+            bytes: 0,
+        };
+        state.observe(rules, &q, &mut alerts);
+        alerts
+    }
+
+    #[test]
+    fn windows_expire_and_teach_the_domain_its_baseline() {
+        let rules = Rules::default();
+        let mut state = State::default();
+        // A busy domain that answers: 300 distinct names a minute for three
+        // minutes, which teaches it a baseline of about 300...
+        let mut minute = |state: &mut State, m: i64, names: i64, rcode: u16| {
+            let mut alerts = 0;
+            for i in 0..names {
+                let ts = m * 60 * SEC + i * (50 * SEC / names);
+                alerts +=
+                    observe(state, &rules, ts, &format!("n{m}x{i}.busy.example"), rcode).len();
+                state.expire(&rules, ts);
+            }
+            alerts
+        };
+        for m in 0..3 {
+            assert_eq!(minute(&mut state, m, 300, 0), 0);
+        }
+        let domain = &state.domains[&(1, state.hash(b"busy.example"))];
+        assert!(
+            (250.0..=301.0).contains(&domain.baseline),
+            "{}",
+            domain.baseline
+        );
+        // ...so 300 failing names are not an attack on it, but 1,300 are.
+        assert_eq!(minute(&mut state, 3, 300, 3), 0);
+        assert_eq!(minute(&mut state, 4, 1300, 3), 1);
+        // Idle long enough, the entry goes.
+        state.expire(&rules, 5 * 60 * SEC + IDLE_WINDOWS * 60 * SEC + SEC);
+        assert_eq!(state.len(), [0, 0, 0]);
+    }
+
+    #[test]
+    fn allow_listed_names_are_matched_on_label_boundaries() {
+        let t = crate::rules::Thresholds {
+            allow: vec!["in-addr.arpa".into(), "cloudfront.net".into()],
+            ..Default::default()
+        };
+        assert!(allowed(&t, b"4.3.2.1.in-addr.arpa"));
+        assert!(allowed(&t, b"cloudfront.net"));
+        assert!(!allowed(&t, b"evilcloudfront.net"));
     }
 }
