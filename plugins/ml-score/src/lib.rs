@@ -114,9 +114,7 @@ impl Detector for MlScore {
             }
             None => {
                 self.beacons.configure(beacon::Settings::disabled());
-                report
-                    .notes
-                    .push("beacon analysis off: no [beacon] section".into());
+                report.notes.push("beacon analysis off: no [beacon] section".into());
             }
         }
         match &model {
@@ -124,9 +122,7 @@ impl Detector for MlScore {
                 report.loaded += 1;
                 report.notes.push(slot.summary());
             }
-            None => report
-                .notes
-                .push("model slot empty: no [model] section".into()),
+            None => report.notes.push("model slot empty: no [model] section".into()),
         }
         self.model = model;
         Ok(report)
