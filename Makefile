@@ -1,16 +1,16 @@
 # The two commands of the README, and what they need.
 #
 #   make demo   build everything (host + built-in Wasm plugins) and run the demo
-#   make test   install what the tests need, then fmt, clippy and every test
+#   make test   install what the tests need (Wasm target, Python venv), then fmt, clippy and every test
 
 CARGO ?= cargo
 
-.PHONY: demo test toolchain lint bench clean
+.PHONY: demo test toolchain venv lint bench clean
 
 demo: toolchain
 	$(CARGO) run -p kansoku -- demo
 
-test: toolchain
+test: toolchain venv
 	$(CARGO) fmt --all --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 	$(CARGO) test --workspace
@@ -19,6 +19,15 @@ test: toolchain
 # per machine (rustup does not install targets on its own here).
 toolchain:
 	rustup target add wasm32-wasip2
+
+# Python for the ml-score model scripts; its tests compare the plugin's
+# scores with onnxruntime's (scripts/model/README.md).
+venv: .venv/bin/python
+
+.venv/bin/python: scripts/model/requirements.txt
+	python3 -m venv .venv
+	.venv/bin/pip install -r scripts/model/requirements.txt
+	touch .venv/bin/python
 
 lint: toolchain
 	$(CARGO) fmt --all --check
