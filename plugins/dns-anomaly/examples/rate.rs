@@ -207,5 +207,42 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             (builder.build(), last)
         },
     );
+
+    // Every registered domain new, and seen twice, so that it enters the
+    // domain table: the caps and evictions at work.
+    let mut detector = configured(&root)?;
+    let mut rng = Rng(43);
+    run(
+        only,
+        "synthetic, fresh domains seen twice",
+        &mut detector,
+        flows,
+        |round| {
+            let mut builder = BatchBuilder::new();
+            let mut last = 0;
+            let mut name = String::new();
+            for i in 0..ROWS {
+                let ts = 1_700_000_000_000_000 + (round * ROWS + i) as i64 * 1_000;
+                if i % 2 == 0 {
+                    let label: String = (0..10)
+                        .map(|_| char::from(b'a' + rng.below(26) as u8))
+                        .collect();
+                    name = format!("www.{label}.com");
+                }
+                builder
+                    .flow(
+                        IpAddr::from([10, 1, (i / 256 % 4) as u8, i as u8]),
+                        5353,
+                        IpAddr::from([192, 0, 2, 53]),
+                        53,
+                    )
+                    .ts(ts)
+                    .proto(17)
+                    .dns(&name, 1, Some(0));
+                last = ts;
+            }
+            (builder.build(), last)
+        },
+    );
     Ok(())
 }

@@ -14,6 +14,9 @@ const REGISTERS: usize = 1 << BITS;
 /// Distinct 64-bit hashes seen.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum Distinct {
+    /// Up to [`FEW`] hashes, inline: most windows see a handful of names,
+    /// and this way they cost no allocation.
+    Few([u64; FEW], u8),
     /// Sorted hashes.
     Exact(Vec<u64>),
     /// HyperLogLog registers.
@@ -77,9 +80,12 @@ fn pow2(rank: u8) -> f64 {
     f64::from_bits((1023u64.saturating_sub(u64::from(rank))) << 52)
 }
 
+/// Hashes kept inline.
+const FEW: usize = 4;
+
 impl Default for Distinct {
     fn default() -> Self {
-        Self::Exact(Vec::new())
+        Self::Few([0; FEW], 0)
     }
 }
 
@@ -87,6 +93,23 @@ impl Distinct {
     /// Adds `hash`; returns whether the count may have grown.
     pub fn insert(&mut self, hash: u64) -> bool {
         match self {
+            Distinct::Few(hashes, n) => {
+                let held = &hashes[..usize::from(*n)];
+                if held.contains(&hash) {
+                    return false;
+                }
+                if usize::from(*n) < FEW {
+                    hashes[usize::from(*n)] = hash;
+                    *n += 1;
+                } else {
+                    let mut all = Vec::with_capacity(2 * FEW);
+                    all.extend_from_slice(held);
+                    all.push(hash);
+                    all.sort_unstable();
+                    *self = Distinct::Exact(all);
+                }
+                true
+            }
             Distinct::Exact(hashes) => match hashes.binary_search(&hash) {
                 Ok(_) => false,
                 Err(at) if hashes.len() < EXACT => {
@@ -109,6 +132,7 @@ impl Distinct {
     /// The number of distinct hashes: exact up to 128, estimated above.
     pub fn count(&self) -> u32 {
         match self {
+            Distinct::Few(_, n) => u32::from(*n),
             Distinct::Exact(hashes) => hashes.len() as u32,
             Distinct::Sketch(sketch) => sketch.estimate(),
         }
@@ -117,6 +141,7 @@ impl Distinct {
     /// Bytes of heap this counter holds.
     pub fn heap_bytes(&self) -> usize {
         match self {
+            Distinct::Few(..) => 0,
             Distinct::Exact(hashes) => hashes.capacity() * 8,
             Distinct::Sketch(sketch) => sketch.registers.len() + 32,
         }

@@ -129,7 +129,6 @@ struct Probe {
 /// A registered domain of one institution.
 #[derive(Debug, Serialize, Deserialize)]
 struct Domain {
-    name: String,
     allowed: bool,
     /// DGA score of the registered domain; NaN until needed.
     #[serde(skip, default = "nan")]
@@ -207,8 +206,7 @@ impl State {
                 .domains
                 .values()
                 .map(|d| {
-                    d.name.capacity()
-                        + d.window.names.heap_bytes()
+                    d.window.names.heap_bytes()
                         + d.window.resolvers.heap_bytes()
                         + samples(&d.window.samples)
                 })
@@ -244,7 +242,7 @@ impl State {
                 let allowed = domain.allowed;
                 if !allowed && t.water_torture.enabled {
                     if let Some(alert) =
-                        domain.count(rules, q.ts, failed, name_hash, resolver, q.name.full)
+                        domain.count(rules, q.ts, failed, name_hash, resolver, &q.name)
                     {
                         alerts.push(alert);
                     }
@@ -271,7 +269,6 @@ impl State {
                             note("domain", t.max_domains, &mut self.evicted[0], dropped);
                         }
                         let domain = self.domains.entry(key).or_insert_with(|| Domain {
-                            name: text(q.name.registered),
                             allowed,
                             score: f32::NAN,
                             baseline: 0.0,
@@ -291,10 +288,13 @@ impl State {
                                 first.failed,
                                 first.name,
                                 first.resolver,
-                                b"",
+                                &Name {
+                                    full: b"",
+                                    ..q.name
+                                },
                             );
                             if let Some(alert) =
-                                domain.count(rules, q.ts, failed, name_hash, resolver, q.name.full)
+                                domain.count(rules, q.ts, failed, name_hash, resolver, &q.name)
                             {
                                 alerts.push(alert);
                             }
@@ -496,10 +496,10 @@ impl State {
     /// baseline from windows that raised nothing, and drops idle entries.
     pub fn expire(&mut self, rules: &Rules, now: Timestamp) {
         let window_us = i64::from(rules.thresholds.window_secs) * 1_000_000;
-        // The engine ticks often, and a sweep visits every entry: sweep a
-        // few times a window only. Windows also roll over when next counted,
-        // so a late sweep loses nothing but memory for a while.
-        if now < self.last_sweep.saturating_add(window_us / 4) {
+        // The engine ticks often, and a sweep visits every entry: sweep once
+        // a window only. Windows also roll over when next counted, so a late
+        // sweep costs nothing but memory for a while.
+        if now < self.last_sweep.saturating_add(window_us) {
             return;
         }
         self.last_sweep = now;
@@ -552,7 +552,7 @@ impl Domain {
         failed: bool,
         name_hash: u64,
         resolver: u64,
-        name: &[u8],
+        name: &Name<'_>,
     ) -> Option<Alert> {
         let t = &rules.thresholds.water_torture;
         let window_us = i64::from(rules.thresholds.window_secs) * 1_000_000;
@@ -570,8 +570,8 @@ impl Domain {
         }
         w.resolvers.insert(resolver);
         let new = w.names.insert(name_hash);
-        if failed && new && !name.is_empty() && w.samples.len() < SAMPLES {
-            w.samples.push(text(name));
+        if failed && new && !name.full.is_empty() && w.samples.len() < SAMPLES {
+            w.samples.push(text(name.full));
         }
         // The failure ratio first: it is the cheaper test, and ordinary
         // traffic fails it.
@@ -585,7 +585,9 @@ impl Domain {
         }
         w.reported = true;
         Some(Alert::WaterTorture {
-            domain: self.name.clone(),
+            // The registered domain of the query that crossed: the key is
+            // its hash, so the text need not be kept for every domain.
+            domain: text(name.registered),
             first_seen: w.start,
             queries: w.queries,
             failures: w.failures,
