@@ -290,6 +290,24 @@ fn distinct_table() -> Vec<f64> {
         .collect()
 }
 
+/// Counts below this take `ln(1 + n)` from a table: `log1p` was a sixth
+/// of the per-flow cost, and packet and flow counts are mostly small. The
+/// table holds the very values `ln_1p` computes, so features do not change.
+const LOG_TABLE: usize = 1024;
+
+fn log_table() -> Vec<f64> {
+    (0..LOG_TABLE).map(|n| (n as f64).ln_1p()).collect()
+}
+
+fn ln_1p_count(table: &[f64], n: f64) -> f64 {
+    // Counts are whole numbers; `as usize` of one below the table size is exact.
+    if n < LOG_TABLE as f64 {
+        table[n as usize]
+    } else {
+        n.ln_1p()
+    }
+}
+
 /// Per-source windows, bounded by `max_hosts`.
 #[derive(Debug, Clone)]
 pub struct Windows {
@@ -298,8 +316,11 @@ pub struct Windows {
     max_hosts: usize,
     /// Windows dropped by [`Windows::expire`] once their time was over.
     pub expired: u64,
-    /// Windows dropped early to stay within `max_hosts`.
+    /// Windows dropped when `max_hosts` was lowered.
     pub evicted: u64,
+    /// Sources not tracked because the table was full (their window
+    /// features count their current flow only).
+    pub refused: u64,
     /// Data time of the last sweep for expired windows when full.
     last_sweep: Option<Timestamp>,
     distinct: Vec<f64>,
@@ -311,6 +332,7 @@ pub struct WindowsState {
     hosts: Vec<(SourceKey, HostWindow)>,
     expired: u64,
     evicted: u64,
+    refused: u64,
 }
 
 impl Windows {
@@ -322,6 +344,7 @@ impl Windows {
             max_hosts: max_hosts.max(1),
             expired: 0,
             evicted: 0,
+            refused: 0,
             last_sweep: None,
             distinct: distinct_table(),
         }
@@ -333,6 +356,7 @@ impl Windows {
         let mut next = Self::new(window_us, max_hosts);
         next.expired = self.expired;
         next.evicted = self.evicted;
+        next.refused = self.refused;
         next.hosts = self.hosts.clone();
         next.trim(max_hosts.max(1));
         next
@@ -348,11 +372,17 @@ impl Windows {
         self.hosts.is_empty()
     }
 
-    /// Counts a flow in its source's window, opening a new window when the
-    /// current one is over, and returns the window.
-    fn observe(&mut self, key: SourceKey, ts: Timestamp, dst: &[u8; 16], port: u16) -> HostWindow {
-        if !self.hosts.contains_key(&key) && self.hosts.len() >= self.max_hosts {
-            self.make_room(ts);
+    /// The source's window at `ts`, opened (or reopened, when the current
+    /// one is over) as needed. `None` when the table is full and no window
+    /// is over: the source goes untracked rather than costing a search for
+    /// a victim on every new source of a flood.
+    fn current(&mut self, key: SourceKey, ts: Timestamp) -> Option<&mut HostWindow> {
+        if self.hosts.len() >= self.max_hosts && !self.hosts.contains_key(&key) {
+            self.sweep(ts);
+            if self.hosts.len() >= self.max_hosts {
+                self.refused += 1;
+                return None;
+            }
         }
         let window_us = self.window_us;
         let window = self
@@ -362,24 +392,24 @@ impl Windows {
         if ts >= window.start.saturating_add(window_us) {
             *window = HostWindow::open(ts);
         }
+        Some(window)
+    }
+
+    /// Counts a flow in its source's window and returns the window (a
+    /// window of this flow alone when the source is untracked).
+    fn observe(&mut self, key: SourceKey, ts: Timestamp, dst: &[u8; 16], port: u16) -> HostWindow {
+        let mut scratch = HostWindow::open(ts);
+        let window = self.current(key, ts).unwrap_or(&mut scratch);
         window.count(dst, port);
         *window
     }
 
     /// Whether the source of a flow at `ts` may raise another finding in its
-    /// window (at most `limit`); counts it if so.
+    /// window (at most `limit`); counts it if so. An untracked source may.
     pub fn allow_finding(&mut self, key: SourceKey, ts: Timestamp, limit: u32) -> bool {
-        if !self.hosts.contains_key(&key) && self.hosts.len() >= self.max_hosts {
-            self.make_room(ts);
-        }
-        let window_us = self.window_us;
-        let window = self
-            .hosts
-            .entry(key)
-            .or_insert_with(|| HostWindow::open(ts));
-        if ts >= window.start.saturating_add(window_us) {
-            *window = HostWindow::open(ts);
-        }
+        let Some(window) = self.current(key, ts) else {
+            return limit > 0;
+        };
         if window.findings >= limit {
             return false;
         }
@@ -396,10 +426,9 @@ impl Windows {
         self.expired += (before - self.hosts.len()) as u64;
     }
 
-    /// The table is full: first drop windows that are over (at most once per
-    /// quarter window of data time, a sweep reads the whole table), then, if
-    /// still full, one arbitrary window.
-    fn make_room(&mut self, now: Timestamp) {
+    /// The table is full: drops windows that are over, at most once per
+    /// quarter window of data time (a sweep reads the whole table).
+    fn sweep(&mut self, now: Timestamp) {
         let due = self
             .last_sweep
             .is_none_or(|last| now.saturating_sub(last) >= self.window_us / 4);
@@ -407,10 +436,10 @@ impl Windows {
             self.last_sweep = Some(now);
             self.expire(now);
         }
-        self.trim(self.max_hosts - 1);
     }
 
-    /// Evicts arbitrary windows until at most `limit` are left.
+    /// Evicts arbitrary windows until at most `limit` are left (a smaller
+    /// cap after a reconfiguration).
     fn trim(&mut self, limit: usize) {
         while self.hosts.len() > limit {
             let Some(key) = self.hosts.keys().next().copied() else {
@@ -427,6 +456,7 @@ impl Windows {
             hosts: self.hosts.iter().map(|(k, w)| (*k, *w)).collect(),
             expired: self.expired,
             evicted: self.evicted,
+            refused: self.refused,
         }
     }
 
@@ -434,6 +464,7 @@ impl Windows {
     pub fn restore(&mut self, state: WindowsState) {
         self.expired = state.expired;
         self.evicted = state.evicted;
+        self.refused = state.refused;
         self.hosts = state.hosts.into_iter().collect();
         self.trim(self.max_hosts);
     }
@@ -443,6 +474,7 @@ impl Windows {
 #[derive(Debug, Clone)]
 pub struct Extractor {
     features: Vec<Feature>,
+    log: Vec<f64>,
     needs_window: bool,
     needs_service: bool,
 }
@@ -470,6 +502,7 @@ impl Extractor {
         let needs_service = features.iter().any(|f| f.needs_service());
         Self {
             features,
+            log: log_table(),
             needs_window,
             needs_service,
         }
@@ -528,7 +561,7 @@ impl Extractor {
             out.extend(
                 self.features
                     .iter()
-                    .map(|f| value(*f, &row, windows) as f32),
+                    .map(|f| value(*f, &row, windows, &self.log) as f32),
             );
         }
     }
@@ -543,19 +576,19 @@ fn flag(b: bool) -> f64 {
     if b { 1.0 } else { 0.0 }
 }
 
-fn value(feature: Feature, r: &Row, windows: &Windows) -> f64 {
+fn value(feature: Feature, r: &Row, windows: &Windows, log: &[f64]) -> f64 {
     use ConnState as S;
     match feature {
         Feature::Duration => r.duration,
         Feature::LogDuration => r.duration.ln_1p(),
         Feature::SrcBytes => r.src_bytes,
         Feature::DstBytes => r.dst_bytes,
-        Feature::LogSrcBytes => r.src_bytes.ln_1p(),
-        Feature::LogDstBytes => r.dst_bytes.ln_1p(),
+        Feature::LogSrcBytes => ln_1p_count(log, r.src_bytes),
+        Feature::LogDstBytes => ln_1p_count(log, r.dst_bytes),
         Feature::SrcPkts => r.src_pkts,
         Feature::DstPkts => r.dst_pkts,
-        Feature::LogSrcPkts => r.src_pkts.ln_1p(),
-        Feature::LogDstPkts => r.dst_pkts.ln_1p(),
+        Feature::LogSrcPkts => ln_1p_count(log, r.src_pkts),
+        Feature::LogDstPkts => ln_1p_count(log, r.dst_pkts),
         Feature::SrcBytesPerPkt => r.src_bytes / r.src_pkts.max(1.0),
         Feature::DstBytesPerPkt => r.dst_bytes / r.dst_pkts.max(1.0),
         Feature::SrcPort => f64::from(r.src_port),
@@ -582,7 +615,7 @@ fn value(feature: Feature, r: &Row, windows: &Windows) -> f64 {
             S::S1 | S::S2 | S::S3 | S::SH | S::SHR | S::OTH
         )),
         Feature::SrcFlows => f64::from(r.window.flows),
-        Feature::LogSrcFlows => f64::from(r.window.flows).ln_1p(),
+        Feature::LogSrcFlows => ln_1p_count(log, f64::from(r.window.flows)),
         Feature::SrcDistinctDsts => windows.distinct[zeros(&r.window.dsts)],
         Feature::SrcDistinctDstPorts => windows.distinct[zeros(&r.window.ports)],
     }
@@ -633,17 +666,25 @@ mod tests {
     }
 
     #[test]
-    fn windows_stay_within_their_cap_and_count_evictions() {
+    fn windows_stay_within_their_cap_and_count_what_they_drop() {
         let mut windows = Windows::new(300_000_000, 100);
         for i in 0..1000 {
-            windows.observe(key(i), 0, &[0; 16], 80);
+            let w = windows.observe(key(i), 0, &[0; 16], 80);
+            assert_eq!(w.flows, 1);
         }
         assert_eq!(windows.len(), 100);
-        assert_eq!(windows.evicted, 900);
-        // Once their time is over, windows are dropped rather than evicted.
+        assert_eq!(windows.refused, 900);
+        // Once their time is over, windows make room for new sources.
         windows.observe(key(5000), 300_000_000, &[0; 16], 80);
-        assert_eq!((windows.len(), windows.evicted), (1, 900));
+        assert_eq!((windows.len(), windows.refused), (1, 900));
         assert_eq!(windows.expired, 100);
+        // A lower cap evicts.
+        let mut windows = Windows::new(300_000_000, 100);
+        for i in 0..100 {
+            windows.observe(key(i), 0, &[0; 16], 80);
+        }
+        let smaller = windows.reconfigured(300_000_000, 10);
+        assert_eq!((smaller.len(), smaller.evicted), (10, 90));
     }
 
     #[test]
