@@ -27,7 +27,7 @@ from skl2onnx import convert_sklearn
 from skl2onnx.common.data_types import FloatTensorType
 from sklearn.ensemble import RandomForestClassifier
 from sklearn.metrics import roc_auc_score
-from sklearn.model_selection import train_test_split
+from sklearn.model_selection import StratifiedKFold, train_test_split
 from sklearn.neural_network import MLPClassifier
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -64,6 +64,20 @@ def train_forest(x: np.ndarray, y: np.ndarray) -> RandomForestClassifier:
     forest = RandomForestClassifier(n_estimators=8, max_depth=5, random_state=SEED)
     forest.fit(x, y)
     return forest
+
+
+def cross_validated_threshold(train, x: np.ndarray, y: np.ndarray, max_fpr: float) -> float:
+    """The lowest score that flags at most max_fpr of the benign flows, each
+    scored by a model that did not see it (5 folds of the training split):
+    held-out data stays out of the choice."""
+    scores = np.empty(len(y))
+    for fit, held in StratifiedKFold(5, shuffle=True, random_state=SEED).split(x, y):
+        scores[held] = train(x[fit], y[fit]).predict_proba(x[held])[:, 1]
+    benign = np.sort(scores[y == 0].astype(np.float32))
+    allowed = int(np.floor(max_fpr * len(benign)))
+    # Flagged is score >= threshold: just above the highest benign score
+    # that must stay unflagged.
+    return float(np.nextafter(benign[len(benign) - allowed - 1], np.float32(np.inf)))
 
 
 def only_output(model: onnx.ModelProto, name: str) -> onnx.ModelProto:
@@ -125,7 +139,11 @@ def main() -> None:
     p.add_argument("--out-spec", help="spec to write (a ruleset with [model])")
     p.add_argument("--name", default="flows-mlp")
     p.add_argument("--version", default="1")
-    p.add_argument("--threshold", type=float, default=0.5)
+    p.add_argument("--threshold", type=float,
+                   help="score from which a flow is flagged; default: the --max-fpr point "
+                        "of 5-fold cross-validation on the training split")
+    p.add_argument("--max-fpr", type=float, default=0.02,
+                   help="false-positive rate the default threshold allows (default 0.02)")
     p.add_argument("--window-secs", type=int, default=300)
     args = p.parse_args()
 
@@ -134,7 +152,10 @@ def main() -> None:
     x = catalogue.extract(flows, DEFAULT_FEATURES, args.window_secs)
     x_train, x_test, y_train, y_test = train_test_split(
         x, y, test_size=0.3, random_state=SEED, stratify=y)
-    model = train_mlp(x_train, y_train) if args.kind == "mlp" else train_forest(x_train, y_train)
+    train = train_mlp if args.kind == "mlp" else train_forest
+    if args.threshold is None:
+        args.threshold = cross_validated_threshold(train, x_train, y_train, args.max_fpr)
+    model = train(x_train, y_train)
     p_test = model.predict_proba(x_test)[:, 1]
     auc = roc_auc_score(y_test, p_test)
     flagged = p_test >= args.threshold
