@@ -86,6 +86,16 @@ pub struct Pair {
     pub institution: u16,
     /// Whether `names` overflowed.
     pub names_overflow: bool,
+    /// Samples are taken from one connection in 2^`shift` (see
+    /// [`push`]); 0 until the pair passes its sample cap.
+    pub shift: u8,
+    /// Connections since the last one sampled.
+    #[serde(skip)]
+    pub skipped: u32,
+    /// Samples in the log at which `shift` goes up; 0 for the per-pair
+    /// cap.
+    #[serde(skip)]
+    pub limit: u32,
     /// Up to two distinct port/protocol/service triples, first seen first.
     pub services: SmallVec<[Service; 2]>,
     /// Name pairs this address pair's connections also belong to (hashes
@@ -133,8 +143,15 @@ pub struct Evictions {
     pub pairs_evicted: u64,
     /// New pairs refused while the table was full of busy pairs.
     pub pairs_refused: u64,
-    /// Samples not kept because the sample cap was reached.
+    /// Samples not kept because the sample cap was reached and thinning
+    /// could not make room.
     pub samples_dropped: u64,
+    /// Connections of busy pairs not sampled, or whose sample was thinned
+    /// out, to keep within the per-pair and overall sample caps (they are
+    /// still counted, through the weight of the samples kept).
+    pub samples_thinned: u64,
+    /// Pairs whose samples were thinned at least once.
+    pub pairs_thinned: u64,
     /// TLS/HTTP records or connections not held for joining: no room.
     pub joins_dropped: u64,
     /// Pairs seen once whose probation slot was taken by another pair
@@ -231,11 +248,47 @@ impl Probation {
 pub struct Entry {
     /// Slab slot of the pair, with [`NAME_TABLE`] set for name pairs.
     pub pair: u32,
-    /// Generation of the slot when the sample was taken.
-    pub generation: u32,
+    /// Generation of the slot when the sample was taken (low 24 bits) and
+    /// the sample's weight: it stands for 2^(top 8 bits) connections.
+    pub mark: u32,
     /// The connection.
     pub sample: Sample,
 }
+
+impl Entry {
+    /// An entry of a pair in `slot` at `generation`, standing for
+    /// 2^`shift` connections.
+    pub fn new(slot: u32, generation: u32, shift: u8, sample: Sample) -> Self {
+        Self {
+            pair: slot,
+            mark: (generation & GENERATION) | u32::from(shift) << 24,
+            sample,
+        }
+    }
+
+    /// Generation of the slot when the sample was taken.
+    pub fn generation(&self) -> u32 {
+        self.mark & GENERATION
+    }
+
+    /// Log2 of the connections this sample stands for.
+    pub fn shift(&self) -> u8 {
+        (self.mark >> 24) as u8
+    }
+
+    /// Gives the sample a new weight.
+    pub fn set_shift(&mut self, shift: u8) {
+        self.mark = self.generation() | u32::from(shift) << 24;
+    }
+}
+
+/// Slot generations wrap at 24 bits (the top 8 bits of [`Entry::mark`]
+/// hold the weight).
+pub const GENERATION: u32 = (1 << 24) - 1;
+
+/// Highest weight shift: a sample never stands for more than 2^31
+/// connections.
+pub const MAX_SHIFT: u8 = 31;
 
 /// Marks log entries of name pairs.
 pub const NAME_TABLE: u32 = 1 << 31;
@@ -285,7 +338,7 @@ impl Pairs {
     pub fn holds(&self, slot: u32, generation: u32) -> bool {
         self.slab
             .get(slot as usize)
-            .is_some_and(|p| p.generation == generation && p.count > 0)
+            .is_some_and(|p| p.generation == generation & GENERATION && p.count > 0)
     }
 
     /// The pairs, with their hashes and slots.
@@ -298,6 +351,11 @@ impl Pairs {
     /// All slots, for filling in samples.
     pub fn slab_mut(&mut self) -> &mut [Pair] {
         &mut self.slab
+    }
+
+    /// All slots.
+    pub fn slab(&self) -> &[Pair] {
+        &self.slab
     }
 
     /// The pair with hash `tag` and its slot, created if there is room.
@@ -384,7 +442,7 @@ impl Pairs {
             }
             removed += 1;
             *pair = Pair {
-                generation: pair.generation.wrapping_add(1),
+                generation: pair.generation.wrapping_add(1) & GENERATION,
                 ..Pair::default()
             };
             free.push(*i);
@@ -395,23 +453,48 @@ impl Pairs {
 }
 
 /// Appends a sample of the pair in `slot` (with [`NAME_TABLE`] for a name
-/// pair) to the log, within the sample cap.
+/// pair) to the log, within the sample caps.
+///
+/// A pair that reaches `per_pair` samples is thinned systematically: from
+/// then on one connection in two is sampled (the samples already in the
+/// log are thinned to match when the log is compacted or the pair
+/// scored), and again each time it gathers another `per_pair / 2`. Each
+/// sample then stands for 2^`shift` connections, so counts stay right
+/// to within one stride, and a regular beacon stays regular: it is sampled
+/// at a multiple of its period.
 pub fn push(
     log: &mut Vec<Entry>,
-    max: usize,
+    caps: (usize, u32),
     ev: &mut Evictions,
     slot: u32,
     pair: &mut Pair,
     sample: Sample,
 ) {
+    let (max, per_pair) = caps;
+    if pair.shift > 0 {
+        pair.skipped += 1;
+        if pair.skipped < 1 << pair.shift {
+            ev.samples_thinned += 1;
+            return;
+        }
+        pair.skipped = 0;
+    }
     if log.len() >= max {
         ev.samples_dropped += 1;
         return;
     }
-    log.push(Entry {
-        pair: slot,
-        generation: pair.generation,
-        sample,
-    });
+    log.push(Entry::new(slot, pair.generation, pair.shift, sample));
     pair.count += 1;
+    let limit = if pair.limit == 0 {
+        per_pair
+    } else {
+        pair.limit
+    };
+    if pair.count >= limit && pair.shift < MAX_SHIFT {
+        if pair.shift == 0 {
+            ev.pairs_thinned += 1;
+        }
+        pair.shift += 1;
+        pair.limit = pair.count.saturating_add((per_pair / 2).max(1));
+    }
 }
