@@ -1,6 +1,6 @@
 //! Per-flow cost of the beacon analysis, natively (no wasm host).
 //!
-//! `cargo run --release -p ml-score --example beacon_rate [flows]`
+//! `cargo run --release -p ml-score --example beacon_rate [flows [known|mixed|fresh]]`
 //!
 //! Three runs with the shipped `[beacon]` defaults:
 //! * known: as mixed, but every client talks to its four usual servers only
@@ -106,11 +106,16 @@ fn main() {
         .nth(1)
         .and_then(|a| a.parse().ok())
         .unwrap_or(10_000_000);
+    let only = std::env::args().nth(2);
+    let wanted = |name: &str| only.as_deref().is_none_or(|o| o == name);
 
     let names: Vec<String> = (0..2000)
         .map(|i| format!("svc{i}.example{}.org", i % 97))
         .collect();
     for (label, known) in [("known", true), ("mixed", false)] {
+        if !wanted(label) {
+            continue;
+        }
         run(label, flows.min(5_000_000), 500, |b, i| {
             // Rows come in pairs: a connection and the TLS or HTTP record that
             // names it (Zeek logs both); plain connections and DNS rows fill
@@ -181,6 +186,9 @@ fn main() {
         });
     }
 
+    if !wanted("fresh") {
+        return;
+    }
     run("fresh", flows, 100, |b, i| {
         let src = IpAddr::from([10, (i >> 16) as u8, (i >> 8) as u8, i as u8]);
         let dst = IpAddr::from([203, (i >> 24) as u8 ^ 0x55, (i >> 12) as u8, (i >> 4) as u8]);

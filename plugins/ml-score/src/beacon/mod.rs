@@ -248,7 +248,9 @@ impl Beacons {
             (None, true) => self.ips.entry(tag, s.max_pairs, &mut self.evictions),
             (None, false) => None,
         };
+        let mut ip = None;
         if let Some((slot, pair)) = pair {
+            ip = Some((slot, pair.generation));
             let (log, ev) = (&mut self.log, &mut self.evictions);
             let caps = (s.max_samples, s.max_samples_per_pair);
             if let Some(first) = promoted {
@@ -293,6 +295,7 @@ impl Beacons {
                 sample,
                 institution,
                 service: service(),
+                ip,
             };
             self.add_named(src, dst, name_ref(hash, false), &part, Some(name));
             return;
@@ -308,6 +311,7 @@ impl Beacons {
             sample,
             institution,
             service: service(),
+            ip,
         };
         match self.joins.map.get_mut(&key) {
             // Joined: the entry has done its work (a name that comes
@@ -365,9 +369,10 @@ impl Beacons {
             let tag = name_tag(&src, hash);
             if self.unnamed.remove(&tag)
                 && let Some(pair) = self.names.get_mut(tag)
-                && pair.name.is_none()
+                && !pair.named
             {
                 pair.name = Some(join::display_name(name));
+                pair.named = true;
             }
         }
         let secs = self.clock.latest.min((raw.ts[row] / MICROS).max(0) as u32);
@@ -401,7 +406,7 @@ impl Beacons {
                 }
                 if let Some(part) = pending.conn {
                     self.joins.map.remove(&key);
-                    self.add_named(src, dst, this, &part, None);
+                    self.add_named(src, dst, this, &part, Some(name));
                 }
             }
             None => {
@@ -445,7 +450,7 @@ impl Beacons {
                 .visit(tag, sample, part.institution, &mut self.evictions)
             {
                 Some(first) => Some(first.sample),
-                None => return self.link(src, dst, name.hash),
+                None => return self.link(src, dst, part.ip, name.hash),
             }
         };
         let pair = match known {
@@ -453,9 +458,12 @@ impl Beacons {
             None => self.names.entry(tag, s.max_pairs, &mut self.evictions),
         };
         if let Some((slot, pair)) = pair {
-            if pair.name.is_none() {
+            if !pair.named {
                 match text {
-                    Some(text) => pair.name = Some(join::display_name(text)),
+                    Some(text) => {
+                        pair.name = Some(join::display_name(text));
+                        pair.named = true;
+                    }
                     None => {
                         self.unnamed.insert(tag);
                     }
@@ -474,13 +482,23 @@ impl Beacons {
             push(log, caps, ev, slot | NAME_TABLE, pair, sample);
         }
         self.compact_if_swept();
-        self.link(src, dst, name.hash);
+        self.link(src, dst, part.ip, name.hash);
     }
 
     /// Notes on the address pair that its connections also have a name.
-    fn link(&mut self, src: [u8; 16], dst: [u8; 16], name_hash: u64) {
-        if let Some(ip) = self.ips.get_mut(pair_tag(&src, &dst)) {
-            ip.link(name_hash);
+    /// `ip` is where the connection left the address pair, if it was held
+    /// then: no lookup needed while that slot still holds it.
+    fn link(&mut self, src: [u8; 16], dst: [u8; 16], ip: Option<(u32, u32)>, name_hash: u64) {
+        if let Some((slot, generation)) = ip
+            && let Some(pair) = self.ips.at(slot)
+            && pair.generation == generation
+            && pair.count > 0
+        {
+            pair.link(name_hash);
+            return;
+        }
+        if let Some(pair) = self.ips.get_mut(pair_tag(&src, &dst)) {
+            pair.link(name_hash);
         }
     }
 
@@ -515,7 +533,7 @@ impl Beacons {
         self.prune(cutoff);
         let names = &mut self.names;
         self.unnamed
-            .retain(|tag| names.get_mut(*tag).is_some_and(|p| p.name.is_none()));
+            .retain(|tag| names.get_mut(*tag).is_some_and(|p| !p.named));
         self.probation.prune(cutoff);
         // Scoring needs every sample of a pair to stand for as many
         // connections.
@@ -912,6 +930,7 @@ impl Beacons {
         self.unnamed.clear();
         for mut pair in state.names {
             let tag = name_tag(&pair.src, pair.name_hash);
+            pair.named = pair.name.is_some();
             if pair.name.is_none() {
                 self.unnamed.insert(tag);
             }

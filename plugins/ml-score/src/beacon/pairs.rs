@@ -70,10 +70,11 @@ pub struct Service {
     pub name: u16,
 }
 
-/// What is known of one pair. The fields every connection touches come
-/// first, within one cache line.
+/// What is known of one pair. A connection touches only the first cache
+/// line (counts, sampling state and services); the name row of a joined
+/// connection also touches the second of its address pair (`names`).
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
-#[repr(C)]
+#[repr(C, align(64))]
 pub struct Pair {
     /// Connections in the sample log.
     #[serde(skip)]
@@ -82,13 +83,6 @@ pub struct Pair {
     /// occupant do not count.
     #[serde(skip)]
     pub generation: u32,
-    /// Institution of the source.
-    pub institution: u16,
-    /// Whether `names` overflowed.
-    pub names_overflow: bool,
-    /// Samples are taken from one connection in 2^`shift` (see
-    /// [`push`]); 0 until the pair passes its sample cap.
-    pub shift: u8,
     /// Connections since the last one sampled.
     #[serde(skip)]
     pub skipped: u32,
@@ -96,14 +90,23 @@ pub struct Pair {
     /// cap.
     #[serde(skip)]
     pub limit: u32,
+    /// Institution of the source.
+    pub institution: u16,
+    /// Whether `names` overflowed.
+    pub names_overflow: bool,
+    /// Samples are taken from one connection in 2^`shift` (see
+    /// [`push`]); 0 until the pair passes its sample cap.
+    pub shift: u8,
+    /// Whether `name` is known (kept here, in the first cache line).
+    pub named: bool,
     /// Up to two distinct port/protocol/service triples, first seen first.
     pub services: SmallVec<[Service; 2]>,
+    /// For a name pair, the hash of the name.
+    pub name_hash: u64,
     /// Name pairs this address pair's connections also belong to (hashes
     /// of the names), for RITA's rule that a connection scored by name is
     /// not scored again by address; `names_overflow` when there were more.
     pub names: SmallVec<[u64; 2]>,
-    /// For a name pair, the hash of the name.
-    pub name_hash: u64,
     /// Source address.
     pub src: [u8; 16],
     /// Destination address (for a name pair: the first server or proxy).
