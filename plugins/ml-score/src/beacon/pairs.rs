@@ -8,7 +8,6 @@
 //! second connection. A one-off pair thus costs one slot write, and the
 //! table of pairs stays small enough to stay in cache.
 
-use foldhash::HashMap;
 use serde::{Deserialize, Serialize};
 use smallvec::SmallVec;
 
@@ -304,7 +303,7 @@ pub const NAME_TABLE: u32 = 1 << 31;
 /// in cache, so a lookup costs at most the one miss of reaching the pair.
 #[derive(Debug, Clone, Default)]
 pub struct Pairs {
-    map: HashMap<u64, u32>,
+    map: Index,
     slab: Vec<Pair>,
     free: Vec<u32>,
     /// Set when a sweep freed too little: new pairs are refused until the
@@ -322,13 +321,13 @@ impl Pairs {
 
     /// The pair with hash `tag`, if known.
     pub fn get_mut(&mut self, tag: u64) -> Option<&mut Pair> {
-        let i = *self.map.get(&tag)?;
+        let i = self.map.get(tag)?;
         self.slab.get_mut(i as usize)
     }
 
     /// Where the pair with hash `tag` is, if known.
     pub fn find(&self, tag: u64) -> Option<u32> {
-        self.map.get(&tag).copied()
+        self.map.get(tag)
     }
 
     /// The pair at `index` (from [`Pairs::find`], valid until the table
@@ -348,7 +347,7 @@ impl Pairs {
     pub fn iter(&self) -> impl Iterator<Item = (u64, u32, &Pair)> {
         self.map
             .iter()
-            .filter_map(|(tag, i)| Some((*tag, *i, self.slab.get(*i as usize)?)))
+            .filter_map(|(tag, i)| Some((tag, i, self.slab.get(i as usize)?)))
     }
 
     /// All slots, for filling in samples.
@@ -368,7 +367,7 @@ impl Pairs {
         max_pairs: usize,
         evictions: &mut Evictions,
     ) -> Option<(u32, &mut Pair)> {
-        if let Some(&i) = self.map.get(&tag) {
+        if let Some(i) = self.map.get(tag) {
             return Some((i, self.slab.get_mut(i as usize)?));
         }
         if self.map.len() >= max_pairs {
@@ -395,7 +394,7 @@ impl Pairs {
 
     /// Adds a pair read from a snapshot; returns its slot.
     pub fn insert(&mut self, tag: u64, mut pair: Pair) -> u32 {
-        if let Some(&old) = self.map.get(&tag) {
+        if let Some(old) = self.map.get(tag) {
             pair.generation = self.slab[old as usize].generation;
             self.slab[old as usize] = pair;
             return old;
@@ -437,7 +436,7 @@ impl Pairs {
         let (slab, free) = (&mut self.slab, &mut self.free);
         let mut removed = 0;
         self.map.retain(|_, i| {
-            let Some(pair) = slab.get_mut(*i as usize) else {
+            let Some(pair) = slab.get_mut(i as usize) else {
                 return false;
             };
             if !drop(pair) {
@@ -448,10 +447,96 @@ impl Pairs {
                 generation: pair.generation.wrapping_add(1) & GENERATION,
                 ..Pair::default()
             };
-            free.push(*i);
+            free.push(i);
             false
         });
         removed
+    }
+}
+
+/// Pair hashes → slab slots: open addressing with linear probing, one
+/// 16-byte entry a probe, so that a lookup usually costs one cache line
+/// (a general-purpose map reads a control group and then the bucket).
+/// Kept at most half full; removal rebuilds it (pairs are removed in bulk,
+/// by sweeps and reports, never one by one).
+#[derive(Debug, Clone, Default)]
+struct Index {
+    entries: Vec<(u64, u32)>,
+    len: usize,
+}
+
+/// Slot value of an empty index entry.
+const EMPTY: u32 = u32::MAX;
+
+impl Index {
+    fn len(&self) -> usize {
+        self.len
+    }
+
+    fn home(&self, tag: u64) -> usize {
+        // The tags are already hashes: their top bits spread well.
+        (tag >> 32) as usize & (self.entries.len() - 1)
+    }
+
+    fn get(&self, tag: u64) -> Option<u32> {
+        if self.entries.is_empty() {
+            return None;
+        }
+        let mask = self.entries.len() - 1;
+        let mut i = self.home(tag);
+        loop {
+            let (t, slot) = *self.entries.get(i)?;
+            if slot == EMPTY {
+                return None;
+            }
+            if t == tag {
+                return Some(slot);
+            }
+            i = (i + 1) & mask;
+        }
+    }
+
+    /// Adds `tag` (not present yet).
+    fn insert(&mut self, tag: u64, slot: u32) {
+        if (self.len + 1) * 2 > self.entries.len() {
+            let cap = (self.entries.len() * 2).max(64);
+            self.rebuild(cap, |_, _| true);
+        }
+        self.place(tag, slot);
+        self.len += 1;
+    }
+
+    fn place(&mut self, tag: u64, slot: u32) {
+        let mask = self.entries.len() - 1;
+        let mut i = self.home(tag);
+        while let Some(e) = self.entries.get_mut(i) {
+            if e.1 == EMPTY {
+                *e = (tag, slot);
+                return;
+            }
+            i = (i + 1) & mask;
+        }
+    }
+
+    fn iter(&self) -> impl Iterator<Item = (u64, u32)> + '_ {
+        self.entries.iter().copied().filter(|e| e.1 != EMPTY)
+    }
+
+    /// Keeps the entries `keep` accepts.
+    fn retain(&mut self, mut keep: impl FnMut(u64, u32) -> bool) {
+        let cap = self.entries.len();
+        self.rebuild(cap, |t, s| keep(t, s));
+    }
+
+    fn rebuild(&mut self, cap: usize, mut keep: impl FnMut(u64, u32) -> bool) {
+        let old = std::mem::replace(&mut self.entries, vec![(0, EMPTY); cap.max(64)]);
+        self.len = 0;
+        for (tag, slot) in old {
+            if slot != EMPTY && keep(tag, slot) {
+                self.place(tag, slot);
+                self.len += 1;
+            }
+        }
     }
 }
 
