@@ -260,9 +260,9 @@ impl Beacons {
                 push(log, caps, ev, slot, pair, first.sample);
             }
             push(log, caps, ev, slot, pair, sample);
-            if pair.services.len() < 2
+            if pair.services().len() < 2
                 && !pair
-                    .services
+                    .services()
                     .iter()
                     .any(|x| x.port == port && x.proto == proto)
             {
@@ -559,7 +559,7 @@ impl Beacons {
         for (_, _, pair) in self.ips.iter() {
             let named = pair.names_overflow
                 || pair
-                    .names
+                    .names()
                     .iter()
                     .any(|h| scored_names.contains(&name_tag(&pair.src, *h)));
             if named || !scratch.qualifies(pair, s) {
@@ -789,7 +789,7 @@ impl Beacons {
         );
         entity.last_seen = i64::from(last) * MICROS;
         entity.dst = Some(Address::from(pair.dst));
-        if let [only] = pair.services.as_slice() {
+        if let [only] = pair.services() {
             entity.dst_port = Some(only.port);
             entity.proto = only.proto;
         }
@@ -815,7 +815,7 @@ impl Beacons {
             }
         };
         let services: Vec<String> = pair
-            .services
+            .services()
             .iter()
             .map(|x| {
                 let name = self.services.get(usize::from(x.name)).map_or("-", |n| &**n);

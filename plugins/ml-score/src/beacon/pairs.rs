@@ -9,7 +9,6 @@
 //! table of pairs stays small enough to stay in cache.
 
 use serde::{Deserialize, Serialize};
-use smallvec::SmallVec;
 
 /// One connection.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -59,7 +58,7 @@ impl Sample {
 }
 
 /// Destination port, protocol and service of a pair's connections.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Service {
     /// Destination port.
     pub port: u16,
@@ -98,14 +97,18 @@ pub struct Pair {
     pub shift: u8,
     /// Whether `name` is known (kept here, in the first cache line).
     pub named: bool,
+    /// How many of `services` are set.
+    services_len: u8,
+    /// How many of `names` are set.
+    names_len: u8,
     /// Up to two distinct port/protocol/service triples, first seen first.
-    pub services: SmallVec<[Service; 2]>,
-    /// For a name pair, the hash of the name.
-    pub name_hash: u64,
+    services: [Service; 2],
     /// Name pairs this address pair's connections also belong to (hashes
     /// of the names), for RITA's rule that a connection scored by name is
     /// not scored again by address; `names_overflow` when there were more.
-    pub names: SmallVec<[u64; 2]>,
+    names: [u64; 2],
+    /// For a name pair, the hash of the name.
+    pub name_hash: u64,
     /// Source address.
     pub src: [u8; 16],
     /// Destination address (for a name pair: the first server or proxy).
@@ -118,20 +121,40 @@ pub struct Pair {
 }
 
 impl Pair {
+    /// The distinct port/protocol/service triples seen (at most two).
+    pub fn services(&self) -> &[Service] {
+        self.services
+            .get(..usize::from(self.services_len))
+            .unwrap_or(&[])
+    }
+
     /// Remembers a port/protocol/service triple (at most two).
     pub fn add_service(&mut self, service: Service) {
-        if self.services.len() < 2 && !self.services.contains(&service) {
-            self.services.push(service);
+        let n = usize::from(self.services_len);
+        if n < 2 && !self.services().contains(&service) {
+            if let Some(slot) = self.services.get_mut(n) {
+                *slot = service;
+            }
+            self.services_len += 1;
         }
+    }
+
+    /// Hashes of the names linked with [`Pair::link`] (at most two).
+    pub fn names(&self) -> &[u64] {
+        self.names.get(..usize::from(self.names_len)).unwrap_or(&[])
     }
 
     /// Remembers a name pair that shares connections with this one.
     pub fn link(&mut self, name: u64) {
-        if self.names.contains(&name) {
+        if self.names().contains(&name) {
             return;
         }
-        if self.names.len() < 2 {
-            self.names.push(name);
+        let n = usize::from(self.names_len);
+        if n < 2 {
+            if let Some(slot) = self.names.get_mut(n) {
+                *slot = name;
+            }
+            self.names_len += 1;
         } else {
             self.names_overflow = true;
         }
@@ -523,9 +546,9 @@ impl Index {
     }
 
     /// Keeps the entries `keep` accepts.
-    fn retain(&mut self, mut keep: impl FnMut(u64, u32) -> bool) {
+    fn retain(&mut self, keep: impl FnMut(u64, u32) -> bool) {
         let cap = self.entries.len();
-        self.rebuild(cap, |t, s| keep(t, s));
+        self.rebuild(cap, keep);
     }
 
     fn rebuild(&mut self, cap: usize, mut keep: impl FnMut(u64, u32) -> bool) {
