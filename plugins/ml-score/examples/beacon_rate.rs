@@ -24,11 +24,15 @@ const BATCH: usize = 1024;
 const T0: i64 = 1_700_000_000_000_000;
 
 fn settings() -> ml_score::beacon::Settings {
-    let path = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../rulesets/ml-score/default.toml"
-    );
-    let text = std::fs::read_to_string(path).expect("rulesets/ml-score/default.toml");
+    // BEACON_TOML: another configuration (to compare with older code).
+    let path = std::env::var("BEACON_TOML").unwrap_or_else(|_| {
+        concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../rulesets/ml-score/default.toml"
+        )
+        .into()
+    });
+    let text = std::fs::read_to_string(&path).expect("rulesets/ml-score/default.toml");
     let config: ml_score::Config = toml::from_str(&text).expect("valid default.toml");
     let mut settings = config.beacon.expect("a [beacon] section");
     if let Some(max) = std::env::var("MAX_PAIRS").ok().and_then(|v| v.parse().ok()) {
