@@ -239,6 +239,16 @@ impl Probation {
         None
     }
 
+    /// Reads the slot `tag` would take (to bring it into cache); returns
+    /// part of its tag.
+    pub fn peek(&self, tag: u64) -> u32 {
+        let tag = tag | 1;
+        let len = self.slots.len().max(1);
+        self.slots
+            .get((tag >> 40) as usize % len)
+            .map_or(0, |s| s.tag as u32)
+    }
+
     /// The occupied slots, for a snapshot.
     pub fn used(&self) -> Vec<Slot> {
         self.slots.iter().filter(|s| s.tag != 0).copied().collect()
@@ -357,6 +367,12 @@ impl Pairs {
     /// changes).
     pub fn at(&mut self, index: u32) -> Option<&mut Pair> {
         self.slab.get_mut(index as usize)
+    }
+
+    /// The sample count of the pair at `index`, 0 if none: reads the
+    /// pair's first cache line.
+    pub fn count_at(&self, index: u32) -> u32 {
+        self.slab.get(index as usize).map_or(0, |p| p.count)
     }
 
     /// Whether a log entry belongs to a pair still here.
