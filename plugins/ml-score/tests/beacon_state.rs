@@ -205,6 +205,11 @@ fn bad_settings_name_the_file_and_line() {
         ("min_score = 0.5", "min_score = 1.5", "between 0 and 1"),
         ("idle_secs = 3600", "idle_secs = 0", "above 0"),
         (
+            "max_samples_per_pair = 4096",
+            "max_samples_per_pair = 10",
+            "at least 64",
+        ),
+        (
             "skip_multicast = true",
             "skip_multicst = true",
             "skip_multicst",

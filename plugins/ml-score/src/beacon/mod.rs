@@ -16,8 +16,12 @@
 //! Memory is bounded whatever the traffic: a pair seen once waits in a
 //! fixed probation table (`pairs::Probation`), pairs are capped per kind,
 //! and samples go to one capped append-only log (`pairs::Entry`) that is
-//! sorted out by pair at report time. `rulesets/ml-score/README.md` has the
-//! details and figures.
+//! sorted out by pair at report time. The log's budget is shared out
+//! rather than first come, first served: a busy pair is sampled one
+//! connection in 2, 4, … (each sample weighted), and a nearly full log is
+//! compacted by thinning only the busiest pairs (`Beacons::compact`), so a
+//! beacon that starts late in the day still finds room.
+//! `rulesets/ml-score/README.md` has the details and figures.
 
 mod join;
 mod pairs;
