@@ -137,3 +137,67 @@ fn a_beacon_starting_late_is_found_after_heavy_traffic() {
     assert_eq!(evidence("sampled_one_in"), "1");
     assert!(evidence("evictions").contains(" samples thinned"));
 }
+
+/// One connection of a fast beacon: every 15 s, named in the row.
+fn fast_beacon(builder: &mut BatchBuilder, i: i64) {
+    builder
+        .flow(
+            IpAddr::from([10, 1, 2, 4]),
+            40_000 + (i % 20_000) as u16,
+            IpAddr::from([198, 51, 100, 8]),
+            443,
+        )
+        .ts(T0 + i * 15 * SECOND)
+        .duration(200_000)
+        .bytes(700, 3000)
+        .pkts(6, 6)
+        .text(TextField::Service, "ssl")
+        .text(TextField::TlsSni, "fast.example.net");
+}
+
+#[test]
+fn a_busy_beacon_is_thinned_counted_and_survives_a_hot_swap() {
+    // 5,760 connections in a day: past the 4,096 samples a pair keeps
+    // before it is sampled one in two. Three quarters go to one instance,
+    // which hands over its state (samples of both weights, thinned to one
+    // on the way) to the next.
+    let total = DAY / 15;
+    let mut a = MlScore::default();
+    a.configure(vec![ruleset()]).unwrap();
+    let mut builder = BatchBuilder::new();
+    for i in 0..total * 3 / 4 {
+        fast_beacon(&mut builder, i);
+    }
+    a.process(&builder.build());
+    let mut b = MlScore::default();
+    b.configure(vec![ruleset()]).unwrap();
+    b.restore(&a.snapshot()).unwrap();
+    let mut builder = BatchBuilder::new();
+    for i in total * 3 / 4..total {
+        fast_beacon(&mut builder, i);
+    }
+    b.process(&builder.build());
+
+    let findings = b.tick(T0 + (DAY + 3600) * SECOND);
+    assert_eq!(findings.len(), 1, "by name only: {findings:#?}");
+    let evidence = |key: &str| {
+        findings[0]
+            .evidence
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.clone())
+            .unwrap()
+    };
+    assert_eq!(evidence("fqdn"), "fast.example.net");
+    assert_eq!(evidence("sampled_one_in"), "2");
+    // Counted to within one stride; still a clean beacon.
+    let count: i64 = evidence("count").parse().unwrap();
+    assert!((count - total).abs() <= 2, "count {count} of {total}");
+    assert!(evidence("score").parse::<f64>().unwrap() > 0.9);
+    let bytes: i64 = evidence("total_ip_bytes_est").parse().unwrap();
+    let per_conn = 700 + 6 * (20 + 32);
+    assert!(
+        (bytes / total - (per_conn + 3000 + 6 * 52)).abs() <= 2,
+        "{bytes}"
+    );
+}
