@@ -215,7 +215,8 @@ impl Beacons {
     }
 
     /// Looks up the pairs of the coming rows and reads their first cache
-    /// line, without acting on them. The lookups are independent of each
+    /// line, without acting on them: first all index entries, then all
+    /// pair lines. Within each pass the reads are independent of each
     /// other, so the CPU overlaps their cache misses, where the rows'
     /// processing, each lookup waiting on the one before, would take them
     /// one at a time. What is found is looked up again (now from cache) by
@@ -223,25 +224,49 @@ impl Beacons {
     fn warm(&self, batch: &Batch, cols: &Columns<'_>, rows: std::ops::Range<usize>) {
         let raw = batch.raw();
         let mut touched = 0u32;
+        // Found pairs, with NAME_TABLE set for name pairs.
+        let mut found = [0u32; WARM_ROWS];
+        let mut n = 0;
         for row in rows {
             let src = octets(&raw.src_addr, row);
-            let (table, tag) = match raw.kind.get(row) {
-                Some(0) => (&self.ips, pair_tag(&src, &octets(&raw.dst_addr, row))),
+            let (table, tag, bit) = match raw.kind.get(row) {
+                Some(0) => (&self.ips, pair_tag(&src, &octets(&raw.dst_addr, row)), 0),
                 Some(2) => match cols.sni.and_then(|c| c.get_bytes(row)) {
-                    Some(name) => (&self.names, name_tag(&src, join::name_hash(name))),
+                    Some(name) => (
+                        &self.names,
+                        name_tag(&src, join::name_hash(name)),
+                        NAME_TABLE,
+                    ),
                     None => continue,
                 },
                 Some(3) => match cols.host.and_then(|c| c.get_bytes(row)) {
-                    Some(name) => (&self.names, name_tag(&src, join::name_hash(name))),
+                    Some(name) => (
+                        &self.names,
+                        name_tag(&src, join::name_hash(name)),
+                        NAME_TABLE,
+                    ),
                     None => continue,
                 },
                 _ => continue,
             };
-            touched = touched.wrapping_add(match table.find(tag) {
-                Some(i) => table.count_at(i),
+            match table.find(tag) {
+                Some(i) => {
+                    if let Some(slot) = found.get_mut(n) {
+                        *slot = i | bit;
+                        n += 1;
+                    }
+                }
                 // A new pair goes through probation.
-                None => self.probation.peek(tag),
-            });
+                None => touched = touched.wrapping_add(self.probation.peek(tag)),
+            }
+        }
+        for &slot in found.iter().take(n) {
+            let table = if slot & NAME_TABLE != 0 {
+                &self.names
+            } else {
+                &self.ips
+            };
+            touched = touched.wrapping_add(table.count_at(slot & !NAME_TABLE));
         }
         std::hint::black_box(touched);
     }
