@@ -198,6 +198,36 @@ fn samples_stay_within_their_cap() {
 }
 
 #[test]
+fn a_log_too_small_for_its_pairs_drops_samples_and_says_so() {
+    // 200 pairs of 40 connections, one connection of each in turn: the
+    // log fills with 100 pairs of one sample each, at the floor of 8
+    // samples a pair below which nothing is thinned.
+    const CAP: (&str, &str) = ("max_samples = 2000000", "max_samples = 100");
+    let mut d = detector(&[CAP]);
+    let mut builder = BatchBuilder::new();
+    for i in 0..40 {
+        for n in 0..200u8 {
+            builder
+                .flow(ip("10.2.0.1"), 40_000, IpAddr::from([203, 0, 113, n]), 443)
+                .ts(T0 + i * 60 * SECOND + i64::from(n))
+                .bytes(100, 100)
+                .pkts(2, 2);
+        }
+    }
+    d.process(&builder.build());
+    let notes = d.configure(vec![ruleset(&[CAP])]).unwrap().notes.join("\n");
+    let held: usize = notes
+        .split(" name pairs, ")
+        .nth(1)
+        .and_then(|rest| rest.split(' ').next()?.parse().ok())
+        .unwrap_or_else(|| panic!("no sample count in {notes}"));
+    assert!(held <= 100, "{notes}");
+    // No pair has more than the floor to give up: what does not fit is
+    // dropped, and counted.
+    assert!(notes.contains(" 7900 samples dropped"), "{notes}");
+}
+
+#[test]
 fn bad_settings_name_the_file_and_line() {
     let text = default_toml();
     let cases = [

@@ -70,6 +70,10 @@ pub struct Beacons {
     log: Vec<Entry>,
     evictions: Evictions,
     clock: Clock,
+    /// Set when a compaction could not free an eighth of the log (every
+    /// pair at the floor): no more compactions, which would each cost a
+    /// pass over the log, until the next report.
+    compact_stuck: bool,
 }
 
 impl Default for Beacons {
@@ -87,6 +91,7 @@ impl Default for Beacons {
             log: Vec::new(),
             evictions: Evictions::default(),
             clock: Clock::default(),
+            compact_stuck: false,
         }
     }
 }
@@ -598,6 +603,7 @@ impl Beacons {
         // starts in.
         let cutoff = end.saturating_sub(DAY) / HOUR * HOUR;
         self.prune(cutoff);
+        self.compact_stuck = false;
         let names = &mut self.names;
         self.unnamed
             .retain(|tag| names.get_mut(*tag).is_some_and(|p| !p.named));
@@ -668,8 +674,10 @@ impl Beacons {
     fn compact_if_swept(&mut self) {
         // A row adds at most six samples (an address pair and two names,
         // each with a first sample from probation).
-        if self.log.len() + 6 >= self.settings.max_samples {
+        let max = self.settings.max_samples;
+        if !self.compact_stuck && self.log.len() + 6 >= max {
             self.compact();
+            self.compact_stuck = self.log.len() + max / 8 > max;
             return;
         }
         if self.ips.swept || self.names.swept {
