@@ -1,8 +1,9 @@
 //! Per-flow cost of the beacon analysis, natively (no wasm host).
 //!
-//! `cargo run --release -p ml-score --example beacon_rate [flows [known|mixed|fresh]]`
+//! `cargo run --release -p ml-score --example beacon_rate -- [flows [known|mixed|fresh]]`
 //!
-//! Three runs with the shipped `[beacon]` defaults:
+//! Three runs with the shipped `[beacon]` defaults (or the file named by
+//! `BEACON_TOML`):
 //! * known: as mixed, but every client talks to its four usual servers only
 //!   (after warm-up, every pair is known);
 //! * mixed: 5,000 clients, 20,000 servers, a skewed choice of server per
@@ -11,7 +12,9 @@
 //! * fresh: every connection is a new address pair (10 M by default), the
 //!   worst case for the pair table and its cap.
 //!
-//! Batch building is not timed; `process` and the `tick`s are.
+//! Batch building is not timed; `process` and the `tick`s are, in wall time
+//! and in the thread's CPU time (which leaves out time other processes had
+//! the core: the figure to compare on a loaded machine).
 
 use std::net::IpAddr;
 use std::time::{Duration, Instant};
