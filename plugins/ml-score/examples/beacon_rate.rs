@@ -1,8 +1,9 @@
 //! Per-flow cost of the beacon analysis, natively (no wasm host).
 //!
-//! `cargo run --release -p ml-score --example beacon_rate [flows]`
+//! `cargo run --release -p ml-score --example beacon_rate -- [flows [known|mixed|fresh]]`
 //!
-//! Three runs with the shipped `[beacon]` defaults:
+//! Three runs with the shipped `[beacon]` defaults (or the file named by
+//! `BEACON_TOML`):
 //! * known: as mixed, but every client talks to its four usual servers only
 //!   (after warm-up, every pair is known);
 //! * mixed: 5,000 clients, 20,000 servers, a skewed choice of server per
@@ -11,7 +12,9 @@
 //! * fresh: every connection is a new address pair (10 M by default), the
 //!   worst case for the pair table and its cap.
 //!
-//! Batch building is not timed; `process` and the `tick`s are.
+//! Batch building is not timed; `process` and the `tick`s are, in wall time
+//! and in the thread's CPU time (which leaves out time other processes had
+//! the core: the figure to compare on a loaded machine).
 
 use std::net::IpAddr;
 use std::time::{Duration, Instant};
@@ -24,11 +27,15 @@ const BATCH: usize = 1024;
 const T0: i64 = 1_700_000_000_000_000;
 
 fn settings() -> ml_score::beacon::Settings {
-    let path = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../rulesets/ml-score/default.toml"
-    );
-    let text = std::fs::read_to_string(path).expect("rulesets/ml-score/default.toml");
+    // BEACON_TOML: another configuration (to compare with older code).
+    let path = std::env::var("BEACON_TOML").unwrap_or_else(|_| {
+        concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../rulesets/ml-score/default.toml"
+        )
+        .into()
+    });
+    let text = std::fs::read_to_string(&path).expect("rulesets/ml-score/default.toml");
     let config: ml_score::Config = toml::from_str(&text).expect("valid default.toml");
     let mut settings = config.beacon.expect("a [beacon] section");
     if let Some(max) = std::env::var("MAX_PAIRS").ok().and_then(|v| v.parse().ok()) {
@@ -64,37 +71,65 @@ fn peak_rss_mib() -> f64 {
         .map_or(0.0, |kb| kb / 1024.0)
 }
 
+/// User and system CPU time of this thread, in clock ticks (1/100 s):
+/// unlike wall time it leaves out the time other processes had the core.
+/// Coarse, but sampled, so it averages out over a run.
+fn cpu_time_ticks() -> u64 {
+    std::fs::read_to_string("/proc/thread-self/stat")
+        .ok()
+        .and_then(|s| {
+            // Fields after the command name, which ends with ')'.
+            let rest = s.rsplit_once(')')?.1;
+            let f: Vec<&str> = rest.split_whitespace().collect();
+            Some(f.get(11)?.parse::<u64>().ok()? + f.get(12)?.parse::<u64>().ok()?)
+        })
+        .unwrap_or(0)
+}
+
 fn run(name: &str, flows: usize, us_per_row: i64, mut row: impl FnMut(&mut BatchBuilder, usize)) {
     let mut beacons = Beacons::default();
     beacons.configure(settings());
     let mut busy = Duration::ZERO;
+    let mut cpu_ticks = 0;
     let mut done = 0;
     while done < flows {
-        let n = BATCH.min(flows - done);
-        let mut builder = BatchBuilder::new();
-        for i in done..done + n {
-            row(&mut builder, i);
+        // Batches are built ahead, 64 at a time, so that the CPU time of
+        // processing them can be told apart.
+        let mut batches = Vec::new();
+        let mut at = done;
+        while at < flows && batches.len() < 64 {
+            let n = BATCH.min(flows - at);
+            let mut builder = BatchBuilder::new();
+            for i in at..at + n {
+                row(&mut builder, i);
+            }
+            batches.push((at, builder.build()));
+            at += n;
         }
-        let batch = builder.build();
+        let ticks = cpu_time_ticks();
         let start = Instant::now();
-        beacons.process(&batch);
-        if done % (BATCH * 64) == 0 {
-            // The engine ticks about once a second of data.
-            beacons.tick(T0 + done as i64 * us_per_row);
+        for (at, batch) in &batches {
+            beacons.process(batch);
+            if at % (BATCH * 64) == 0 {
+                // The engine ticks about once a second of data.
+                beacons.tick(T0 + *at as i64 * us_per_row);
+            }
         }
         busy += start.elapsed();
-        done += n;
+        cpu_ticks += cpu_time_ticks() - ticks;
+        done = at;
     }
     let (ips, names, samples, pending) = beacons.sizes();
     let notes = beacons.configure(settings());
     let state = beacons.state();
     let snapshot = postcard::to_allocvec(&state).map_or(0, |v| v.len());
     println!(
-        "{name}: {flows} flows, {:.0} ns/flow ({:.2} M flows/s); held {ips} address pairs, \
+        "{name}: {flows} flows, {:.0} ns/flow ({:.2} M flows/s), CPU {:.0} ns/flow; held {ips} address pairs, \
          {names} name pairs, {samples} samples, {pending} pending joins; snapshot {:.1} MiB; \
          peak RSS {:.0} MiB",
         busy.as_nanos() as f64 / flows as f64,
         flows as f64 / busy.as_secs_f64() / 1e6,
+        cpu_ticks as f64 * 1e7 / flows as f64,
         snapshot as f64 / 1048576.0,
         peak_rss_mib()
     );
@@ -106,11 +141,16 @@ fn main() {
         .nth(1)
         .and_then(|a| a.parse().ok())
         .unwrap_or(10_000_000);
+    let only = std::env::args().nth(2);
+    let wanted = |name: &str| only.as_deref().is_none_or(|o| o == name);
 
     let names: Vec<String> = (0..2000)
         .map(|i| format!("svc{i}.example{}.org", i % 97))
         .collect();
     for (label, known) in [("known", true), ("mixed", false)] {
+        if !wanted(label) {
+            continue;
+        }
         run(label, flows.min(5_000_000), 500, |b, i| {
             // Rows come in pairs: a connection and the TLS or HTTP record that
             // names it (Zeek logs both); plain connections and DNS rows fill
@@ -181,6 +221,9 @@ fn main() {
         });
     }
 
+    if !wanted("fresh") {
+        return;
+    }
     run("fresh", flows, 100, |b, i| {
         let src = IpAddr::from([10, (i >> 16) as u8, (i >> 8) as u8, i as u8]);
         let dst = IpAddr::from([203, (i >> 24) as u8 ^ 0x55, (i >> 12) as u8, (i >> 4) as u8]);

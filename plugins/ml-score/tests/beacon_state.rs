@@ -173,19 +173,58 @@ fn pairs_stay_within_their_cap_and_evictions_are_counted() {
 
 #[test]
 fn samples_stay_within_their_cap() {
-    let mut d = detector(&[("max_samples = 2000000", "max_samples = 20")]);
+    const CAP: (&str, &str) = ("max_samples = 2000000", "max_samples = 20");
+    let mut d = detector(&[CAP]);
     feed(&mut d, 0..30);
-    let notes = d
-        .configure(vec![ruleset(&[(
-            "max_samples = 2000000",
-            "max_samples = 20",
-        )])])
-        .unwrap()
-        .notes
-        .join("\n");
-    // The address pair and the name pair share the 20 samples.
-    assert!(notes.contains(", 20 samples;"), "{notes}");
-    assert!(notes.contains("40 samples dropped"), "{notes}");
+    let notes = d.configure(vec![ruleset(&[CAP])]).unwrap().notes.join("\n");
+    // The address pair and the name pair share the 20 samples: when the
+    // log is nearly full both are thinned, and nothing is dropped.
+    let held: usize = notes
+        .split(" name pairs, ")
+        .nth(1)
+        .and_then(|rest| rest.split(' ').next()?.parse().ok())
+        .unwrap_or_else(|| panic!("no sample count in {notes}"));
+    assert!((4..=20).contains(&held), "{notes}");
+    assert!(
+        notes.contains(" 0 samples dropped, 2 pairs thinned,"),
+        "{notes}"
+    );
+    // Held and thinned samples account for every connection of both pairs.
+    let thinned: usize = notes
+        .split(", ")
+        .find_map(|p| p.strip_suffix(" samples thinned")?.parse().ok())
+        .unwrap_or_else(|| panic!("{notes}"));
+    assert_eq!(held + thinned, 60, "{notes}");
+}
+
+#[test]
+fn a_log_too_small_for_its_pairs_drops_samples_and_says_so() {
+    // 200 pairs of 40 connections, one connection of each in turn: the
+    // log fills with 100 pairs of one sample each, at the floor of 8
+    // samples a pair below which nothing is thinned.
+    const CAP: (&str, &str) = ("max_samples = 2000000", "max_samples = 100");
+    let mut d = detector(&[CAP]);
+    let mut builder = BatchBuilder::new();
+    for i in 0..40 {
+        for n in 0..200u8 {
+            builder
+                .flow(ip("10.2.0.1"), 40_000, IpAddr::from([203, 0, 113, n]), 443)
+                .ts(T0 + i * 60 * SECOND + i64::from(n))
+                .bytes(100, 100)
+                .pkts(2, 2);
+        }
+    }
+    d.process(&builder.build());
+    let notes = d.configure(vec![ruleset(&[CAP])]).unwrap().notes.join("\n");
+    let held: usize = notes
+        .split(" name pairs, ")
+        .nth(1)
+        .and_then(|rest| rest.split(' ').next()?.parse().ok())
+        .unwrap_or_else(|| panic!("no sample count in {notes}"));
+    assert!(held <= 100, "{notes}");
+    // No pair has more than the floor to give up: what does not fit is
+    // dropped, and counted.
+    assert!(notes.contains(" 7900 samples dropped"), "{notes}");
 }
 
 #[test]
@@ -195,6 +234,11 @@ fn bad_settings_name_the_file_and_line() {
         ("min_connections = 4", "min_connections = 2", "at least 4"),
         ("min_score = 0.5", "min_score = 1.5", "between 0 and 1"),
         ("idle_secs = 3600", "idle_secs = 0", "above 0"),
+        (
+            "max_samples_per_pair = 4096",
+            "max_samples_per_pair = 10",
+            "at least 64",
+        ),
         (
             "skip_multicast = true",
             "skip_multicst = true",

@@ -30,6 +30,8 @@ pub struct ConnPart {
     pub institution: u16,
     /// Port, protocol and service.
     pub service: Service,
+    /// Slot and generation of the connection's address pair, if held.
+    pub ip: Option<(u32, u32)>,
 }
 
 /// One connection waiting for its other half.

@@ -16,8 +16,12 @@
 //! Memory is bounded whatever the traffic: a pair seen once waits in a
 //! fixed probation table (`pairs::Probation`), pairs are capped per kind,
 //! and samples go to one capped append-only log (`pairs::Entry`) that is
-//! sorted out by pair at report time. `rulesets/ml-score/README.md` has the
-//! details and figures.
+//! sorted out by pair at report time. The log's budget is shared out
+//! rather than first come, first served: a busy pair is sampled one
+//! connection in 2, 4, … (each sample weighted), and a nearly full log is
+//! compacted by thinning only the busiest pairs (`Beacons::compact`), so a
+//! beacon that starts late in the day still finds room.
+//! `rulesets/ml-score/README.md` has the details and figures.
 
 mod join;
 mod pairs;
@@ -41,6 +45,12 @@ const MICROS: i64 = 1_000_000;
 const INBOUND: u8 = 1;
 /// Services remembered by name; later ones are reported as unknown.
 const MAX_SERVICES: usize = 1024;
+/// Fewest samples compaction thins a pair down to: with the default caps
+/// (2 × 100,000 pairs) the floors fit in the default log of 2 M samples.
+const COMPACT_FLOOR: u32 = 8;
+/// Rows whose pairs are looked up ahead ([`Beacons::warm`]): their index
+/// and pair lines (128 B a row) stay well within a core's L2 cache.
+const WARM_ROWS: usize = 256;
 
 /// Beacon state: connection pairs and their samples.
 #[derive(Debug)]
@@ -60,6 +70,10 @@ pub struct Beacons {
     log: Vec<Entry>,
     evictions: Evictions,
     clock: Clock,
+    /// Set when a compaction could not free an eighth of the log (every
+    /// pair at the floor): no more compactions, which would each cost a
+    /// pass over the log, until the next report.
+    compact_stuck: bool,
 }
 
 impl Default for Beacons {
@@ -77,6 +91,7 @@ impl Default for Beacons {
             log: Vec::new(),
             evictions: Evictions::default(),
             clock: Clock::default(),
+            compact_stuck: false,
         }
     }
 }
@@ -138,11 +153,13 @@ impl Beacons {
                 s.report_every_secs, s.idle_secs, s.min_connections, s.min_score
             ),
             format!(
-                "beacon caps: {} pairs per kind, {} samples, {} pending joins; \
-                 now {} address pairs, {} name pairs, {} samples; so far {} pairs evicted, \
-                 {} refused, {} samples dropped, {} joins dropped, {} one-off pairs forgotten",
+                "beacon caps: {} pairs per kind, {} samples ({} a pair before thinning), \
+                 {} pending joins; now {} address pairs, {} name pairs, {} samples; so far \
+                 {} pairs evicted, {} refused, {} samples dropped, {} pairs thinned, \
+                 {} samples thinned, {} joins dropped, {} one-off pairs forgotten",
                 s.max_pairs,
                 s.max_samples,
+                s.max_samples_per_pair,
                 s.max_pending,
                 self.ips.len(),
                 self.names.len(),
@@ -150,6 +167,8 @@ impl Beacons {
                 e.pairs_evicted,
                 e.pairs_refused,
                 e.samples_dropped,
+                e.pairs_thinned,
+                e.samples_thinned,
                 e.joins_dropped,
                 e.one_offs_forgotten
             ),
@@ -169,6 +188,9 @@ impl Beacons {
         };
         let raw = batch.raw();
         for row in 0..batch.len() {
+            if row % WARM_ROWS == 0 {
+                self.warm(batch, &cols, row..(row + WARM_ROWS).min(batch.len()));
+            }
             let ts = raw.ts[row];
             if ts < 0 {
                 continue;
@@ -195,6 +217,63 @@ impl Beacons {
             }
         }
         Vec::new()
+    }
+
+    /// Looks up the pairs of the coming rows and reads their first cache
+    /// line, without acting on them: first all index entries, then all
+    /// pair lines. Within each pass the reads are independent of each
+    /// other, so the CPU overlaps their cache misses, where the rows'
+    /// processing, each lookup waiting on the one before, would take them
+    /// one at a time. What is found is looked up again (now from cache) by
+    /// the processing itself, so a table changed in between does no harm.
+    fn warm(&self, batch: &Batch, cols: &Columns<'_>, rows: std::ops::Range<usize>) {
+        let raw = batch.raw();
+        let mut touched = 0u32;
+        // Found pairs, with NAME_TABLE set for name pairs.
+        let mut found = [0u32; WARM_ROWS];
+        let mut n = 0;
+        for row in rows {
+            let src = octets(&raw.src_addr, row);
+            let (table, tag, bit) = match raw.kind.get(row) {
+                Some(0) => (&self.ips, pair_tag(&src, &octets(&raw.dst_addr, row)), 0),
+                Some(2) => match cols.sni.and_then(|c| c.get_bytes(row)) {
+                    Some(name) => (
+                        &self.names,
+                        name_tag(&src, join::name_hash(name)),
+                        NAME_TABLE,
+                    ),
+                    None => continue,
+                },
+                Some(3) => match cols.host.and_then(|c| c.get_bytes(row)) {
+                    Some(name) => (
+                        &self.names,
+                        name_tag(&src, join::name_hash(name)),
+                        NAME_TABLE,
+                    ),
+                    None => continue,
+                },
+                _ => continue,
+            };
+            match table.find(tag) {
+                Some(i) => {
+                    if let Some(slot) = found.get_mut(n) {
+                        *slot = i | bit;
+                        n += 1;
+                    }
+                }
+                // A new pair goes through probation.
+                None => touched = touched.wrapping_add(self.probation.peek(tag)),
+            }
+        }
+        for &slot in found.iter().take(n) {
+            let table = if slot & NAME_TABLE != 0 {
+                &self.names
+            } else {
+                &self.ips
+            };
+            touched = touched.wrapping_add(table.count_at(slot & !NAME_TABLE));
+        }
+        std::hint::black_box(touched);
     }
 
     fn connection(&mut self, batch: &Batch, cols: &Columns<'_>, row: usize, secs: u32) {
@@ -241,18 +320,21 @@ impl Beacons {
             (None, true) => self.ips.entry(tag, s.max_pairs, &mut self.evictions),
             (None, false) => None,
         };
+        let mut ip = None;
         if let Some((slot, pair)) = pair {
+            ip = Some((slot, pair.generation));
             let (log, ev) = (&mut self.log, &mut self.evictions);
+            let caps = (s.max_samples, s.max_samples_per_pair);
             if let Some(first) = promoted {
                 pair.institution = institution;
                 pair.src = src;
                 pair.dst = dst;
-                push(log, s.max_samples, ev, slot, pair, first.sample);
+                push(log, caps, ev, slot, pair, first.sample);
             }
-            push(log, s.max_samples, ev, slot, pair, sample);
-            if pair.services.len() < 2
+            push(log, caps, ev, slot, pair, sample);
+            if pair.services().len() < 2
                 && !pair
-                    .services
+                    .services()
                     .iter()
                     .any(|x| x.port == port && x.proto == proto)
             {
@@ -285,6 +367,7 @@ impl Beacons {
                 sample,
                 institution,
                 service: service(),
+                ip,
             };
             self.add_named(src, dst, name_ref(hash, false), &part, Some(name));
             return;
@@ -300,6 +383,7 @@ impl Beacons {
             sample,
             institution,
             service: service(),
+            ip,
         };
         match self.joins.map.get_mut(&key) {
             // Joined: the entry has done its work (a name that comes
@@ -357,9 +441,10 @@ impl Beacons {
             let tag = name_tag(&src, hash);
             if self.unnamed.remove(&tag)
                 && let Some(pair) = self.names.get_mut(tag)
-                && pair.name.is_none()
+                && !pair.named
             {
                 pair.name = Some(join::display_name(name));
+                pair.named = true;
             }
         }
         let secs = self.clock.latest.min((raw.ts[row] / MICROS).max(0) as u32);
@@ -393,7 +478,7 @@ impl Beacons {
                 }
                 if let Some(part) = pending.conn {
                     self.joins.map.remove(&key);
-                    self.add_named(src, dst, this, &part, None);
+                    self.add_named(src, dst, this, &part, Some(name));
                 }
             }
             None => {
@@ -437,7 +522,7 @@ impl Beacons {
                 .visit(tag, sample, part.institution, &mut self.evictions)
             {
                 Some(first) => Some(first.sample),
-                None => return self.link(src, dst, name.hash),
+                None => return self.link(src, dst, part.ip, name.hash),
             }
         };
         let pair = match known {
@@ -445,9 +530,12 @@ impl Beacons {
             None => self.names.entry(tag, s.max_pairs, &mut self.evictions),
         };
         if let Some((slot, pair)) = pair {
-            if pair.name.is_none() {
+            if !pair.named {
                 match text {
-                    Some(text) => pair.name = Some(join::display_name(text)),
+                    Some(text) => {
+                        pair.name = Some(join::display_name(text));
+                        pair.named = true;
+                    }
                     None => {
                         self.unnamed.insert(tag);
                     }
@@ -455,23 +543,34 @@ impl Beacons {
             }
             pair.add_service(part.service);
             let (log, ev) = (&mut self.log, &mut self.evictions);
+            let caps = (s.max_samples, s.max_samples_per_pair);
             if let Some(first) = first {
                 pair.src = src;
                 pair.name_hash = name.hash;
                 pair.institution = part.institution;
                 pair.dst = dst;
-                push(log, s.max_samples, ev, slot | NAME_TABLE, pair, first);
+                push(log, caps, ev, slot | NAME_TABLE, pair, first);
             }
-            push(log, s.max_samples, ev, slot | NAME_TABLE, pair, sample);
+            push(log, caps, ev, slot | NAME_TABLE, pair, sample);
         }
         self.compact_if_swept();
-        self.link(src, dst, name.hash);
+        self.link(src, dst, part.ip, name.hash);
     }
 
     /// Notes on the address pair that its connections also have a name.
-    fn link(&mut self, src: [u8; 16], dst: [u8; 16], name_hash: u64) {
-        if let Some(ip) = self.ips.get_mut(pair_tag(&src, &dst)) {
-            ip.link(name_hash);
+    /// `ip` is where the connection left the address pair, if it was held
+    /// then: no lookup needed while that slot still holds it.
+    fn link(&mut self, src: [u8; 16], dst: [u8; 16], ip: Option<(u32, u32)>, name_hash: u64) {
+        if let Some((slot, generation)) = ip
+            && let Some(pair) = self.ips.at(slot)
+            && pair.generation == generation
+            && pair.count > 0
+        {
+            pair.link(name_hash);
+            return;
+        }
+        if let Some(pair) = self.ips.get_mut(pair_tag(&src, &dst)) {
+            pair.link(name_hash);
         }
     }
 
@@ -504,10 +603,16 @@ impl Beacons {
         // starts in.
         let cutoff = end.saturating_sub(DAY) / HOUR * HOUR;
         self.prune(cutoff);
+        self.compact_stuck = false;
         let names = &mut self.names;
         self.unnamed
-            .retain(|tag| names.get_mut(*tag).is_some_and(|p| p.name.is_none()));
+            .retain(|tag| names.get_mut(*tag).is_some_and(|p| !p.named));
         self.probation.prune(cutoff);
+        // Scoring needs every sample of a pair to stand for as many
+        // connections.
+        self.thin(|pair| pair.shift);
+        self.ips.remove_empty();
+        self.names.remove_empty();
         self.fill_samples();
         let window = (i64::from(start), i64::from(end));
         let s = &self.settings;
@@ -527,7 +632,7 @@ impl Beacons {
         for (_, _, pair) in self.ips.iter() {
             let named = pair.names_overflow
                 || pair
-                    .names
+                    .names()
                     .iter()
                     .any(|h| scored_names.contains(&name_tag(&pair.src, *h)));
             if named || !scratch.qualifies(pair, s) {
@@ -564,14 +669,122 @@ impl Beacons {
     }
 
     /// After a sweep removed pairs, drops their log entries (a sweep runs
-    /// when a table is full, so rarely).
+    /// when a table is full, so rarely); when the log is nearly full,
+    /// thins the busiest pairs to make room for a quarter of it.
     fn compact_if_swept(&mut self) {
+        // A row adds at most six samples (an address pair and two names,
+        // each with a first sample from probation).
+        let max = self.settings.max_samples;
+        if !self.compact_stuck && self.log.len() + 6 >= max {
+            self.compact();
+            self.compact_stuck = self.log.len() + max / 8 > max;
+            return;
+        }
         if self.ips.swept || self.names.swept {
             let (ips, names) = (&self.ips, &self.names);
             self.log.retain(|e| holds(ips, names, e));
             self.ips.swept = false;
             self.names.swept = false;
         }
+    }
+
+    /// Makes room in the log, fairly: finds the largest number of samples
+    /// per pair `c` such that pairs cut down to `c` (by thinning: a pair
+    /// with more keeps one sample in 2, 4, … so that it has at most `c`)
+    /// fill at most three quarters of the log. Pairs with fewer samples,
+    /// such as a beacon that started late, keep all of theirs.
+    fn compact(&mut self) {
+        self.ips.swept = false;
+        self.names.swept = false;
+        let target = self.settings.max_samples / 4 * 3;
+        let mut counts: Vec<u32> = [&self.ips, &self.names]
+            .iter()
+            .flat_map(|t| t.iter().map(|(_, _, p)| p.count))
+            .filter(|c| *c > COMPACT_FLOOR)
+            .collect();
+        counts.sort_unstable_by(|a, b| b.cmp(a));
+        let small: u64 = [&self.ips, &self.names]
+            .iter()
+            .flat_map(|t| t.iter().map(|(_, _, p)| p.count))
+            .filter(|c| *c <= COMPACT_FLOOR)
+            .map(u64::from)
+            .sum();
+        // With pairs above c cut to c (by halving, so to between c/2 and
+        // c), the log holds at most small + sum(min(count, c)).
+        let fits = |c: u32| {
+            small + counts.iter().map(|n| u64::from((*n).min(c))).sum::<u64>() <= target as u64
+        };
+        let (mut lo, mut hi) = (COMPACT_FLOOR, counts.first().copied().unwrap_or(0));
+        if fits(hi) {
+            lo = hi;
+        }
+        while lo < hi {
+            let mid = lo + (hi - lo).div_ceil(2);
+            if fits(mid) { lo = mid } else { hi = mid - 1 }
+        }
+        let cap = lo.max(COMPACT_FLOOR);
+        let mut newly = 0;
+        self.thin(|pair| {
+            let mut shift = pair.shift;
+            let mut n = pair.count;
+            while n > cap && shift < pairs::MAX_SHIFT {
+                n = n.div_ceil(2);
+                shift += 1;
+            }
+            if shift > pair.shift && pair.shift == 0 {
+                newly += 1;
+            }
+            shift
+        });
+        self.evictions.pairs_thinned += newly;
+    }
+
+    /// Thins each pair's log entries to one weight: 2^`target(pair)`
+    /// connections a sample (at least the pair's current weight), keeping
+    /// samples evenly in arrival order. Recounts the pairs' samples.
+    fn thin(&mut self, mut target: impl FnMut(&Pair) -> u8) {
+        let per_pair = self.settings.max_samples_per_pair;
+        let mut carry: [Vec<u64>; 2] = [Vec::new(), Vec::new()];
+        for (table, carry) in [&mut self.ips, &mut self.names].into_iter().zip(&mut carry) {
+            *carry = vec![0; table.slab().len()];
+            for pair in table.slab_mut() {
+                pair.shift = target(pair).max(pair.shift);
+                pair.count = 0;
+            }
+        }
+        let mut thinned = 0u64;
+        let (ips, names) = (&mut self.ips, &mut self.names);
+        self.log.retain_mut(|e| {
+            let (table, carry) = if e.pair & NAME_TABLE != 0 {
+                (&mut *names, &mut carry[1])
+            } else {
+                (&mut *ips, &mut carry[0])
+            };
+            let slot = (e.pair & !NAME_TABLE) as usize;
+            let (Some(pair), Some(carry)) = (table.slab_mut().get_mut(slot), carry.get_mut(slot))
+            else {
+                return false;
+            };
+            if pair.generation != e.generation() {
+                return false;
+            }
+            *carry += 1 << e.shift();
+            let stride = 1u64 << pair.shift;
+            if *carry < stride {
+                thinned += 1;
+                return false;
+            }
+            *carry -= stride;
+            e.set_shift(pair.shift);
+            pair.count += 1;
+            true
+        });
+        for table in [&mut self.ips, &mut self.names] {
+            for pair in table.slab_mut() {
+                pair.limit = per_pair.max(pair.count.saturating_add(per_pair / 2));
+            }
+        }
+        self.evictions.samples_thinned += thinned;
     }
 
     /// Copies each pair's samples from the log into the pair, to score it.
@@ -583,7 +796,7 @@ impl Beacons {
                 &mut self.ips
             };
             if let Some(pair) = table.at(e.pair & !NAME_TABLE)
-                && pair.generation == e.generation
+                && pair.generation == e.generation()
             {
                 pair.samples.push(e.sample);
             }
@@ -617,18 +830,22 @@ impl Beacons {
         if scores.score < s.min_score {
             return None;
         }
-        let count = pair.samples.len();
-        let proxies = pair.samples.iter().filter(|x| x.proxy()).count();
-        let bytes: u64 = pair
-            .samples
-            .iter()
-            .map(|x| u64::from(x.src_bytes) + u64::from(x.dst_bytes))
-            .sum();
-        let duration_ms: u64 = pair
-            .samples
-            .iter()
-            .map(|x| u64::from(x.duration_ms()))
-            .sum();
+        // A thinned pair's samples each stand for 2^shift connections.
+        let weight = |n: u64| n << pair.shift;
+        let count = weight(pair.samples.len() as u64);
+        let proxies = weight(pair.samples.iter().filter(|x| x.proxy()).count() as u64);
+        let bytes: u64 = weight(
+            pair.samples
+                .iter()
+                .map(|x| u64::from(x.src_bytes) + u64::from(x.dst_bytes))
+                .sum(),
+        );
+        let duration_ms: u64 = weight(
+            pair.samples
+                .iter()
+                .map(|x| u64::from(x.duration_ms()))
+                .sum(),
+        );
         let first = pair.samples.iter().map(|x| x.ts).min().unwrap_or(0);
         let last = pair.samples.iter().map(|x| x.ts).max().unwrap_or(0);
         let (severity, level) = if scores.score >= s.high_score {
@@ -647,11 +864,11 @@ impl Beacons {
         );
         entity.last_seen = i64::from(last) * MICROS;
         entity.dst = Some(Address::from(pair.dst));
-        if let [only] = pair.services.as_slice() {
+        if let [only] = pair.services() {
             entity.dst_port = Some(only.port);
             entity.proto = only.proto;
         }
-        entity.flows = count.min(u32::MAX as usize) as u32;
+        entity.flows = count.min(u64::from(u32::MAX)) as u32;
 
         let src_text = show(src);
         let (rule, title, peer) = match kind {
@@ -673,7 +890,7 @@ impl Beacons {
             }
         };
         let services: Vec<String> = pair
-            .services
+            .services()
             .iter()
             .map(|x| {
                 let name = self.services.get(usize::from(x.name)).map_or("-", |n| &**n);
@@ -690,6 +907,7 @@ impl Beacons {
                 .evidence("count", count)
                 .evidence("proxy_count", proxies)
                 .evidence("unique_ts", scratch.unique)
+                .evidence("sampled_one_in", 1u64 << pair.shift)
                 .evidence("score", format_args!("{:.3}", scores.score))
                 .evidence("ts_score", format_args!("{:.3}", scores.ts))
                 .evidence("ds_score", format_args!("{:.3}", scores.ds))
@@ -707,11 +925,13 @@ impl Beacons {
                 .evidence(
                     "evictions",
                     format_args!(
-                        "{} pairs evicted, {} refused, {} samples dropped, {} joins dropped, \
-                         {} one-off pairs forgotten",
+                        "{} pairs evicted, {} refused, {} samples dropped, {} pairs thinned, \
+                         {} samples thinned, {} joins dropped, {} one-off pairs forgotten",
                         e.pairs_evicted,
                         e.pairs_refused,
                         e.samples_dropped,
+                        e.pairs_thinned,
+                        e.samples_thinned,
                         e.joins_dropped,
                         e.one_offs_forgotten
                     ),
@@ -734,17 +954,27 @@ impl Beacons {
             name_at.insert(slot, names.len());
             names.push(pair.clone());
         }
+        // Samples taken before a pair's weight last went up are thinned
+        // here as `thin` would, so that all of a pair's samples weigh the
+        // same.
+        let mut carry = [vec![0u64; ips.len()], vec![0u64; names.len()]];
         for e in &self.log {
             let slot = e.pair & !NAME_TABLE;
-            let (at, out) = if e.pair & NAME_TABLE != 0 {
-                (&name_at, &mut names)
+            let (at, out, carry) = if e.pair & NAME_TABLE != 0 {
+                (&name_at, &mut names, &mut carry[1])
             } else {
-                (&ip_at, &mut ips)
+                (&ip_at, &mut ips, &mut carry[0])
             };
-            if let Some(pair) = at.get(&slot).and_then(|i| out.get_mut(*i))
-                && pair.generation == e.generation
+            let Some(&i) = at.get(&slot) else { continue };
+            if let (Some(pair), Some(carry)) = (out.get_mut(i), carry.get_mut(i))
+                && pair.generation == e.generation()
             {
-                pair.samples.push(e.sample);
+                *carry += 1 << e.shift();
+                let stride = 1u64 << pair.shift;
+                if *carry >= stride {
+                    *carry -= stride;
+                    pair.samples.push(e.sample);
+                }
             }
         }
         State {
@@ -775,6 +1005,7 @@ impl Beacons {
         self.unnamed.clear();
         for mut pair in state.names {
             let tag = name_tag(&pair.src, pair.name_hash);
+            pair.named = pair.name.is_some();
             if pair.name.is_none() {
                 self.unnamed.insert(tag);
             }
@@ -795,12 +1026,14 @@ impl Beacons {
         } else {
             &mut self.ips
         };
-        let generation = table.at(slot & !NAME_TABLE).map_or(0, |p| p.generation);
-        self.log.extend(samples.iter().map(|sample| Entry {
-            pair: slot,
-            generation,
-            sample: *sample,
-        }));
+        let (generation, shift) = table
+            .at(slot & !NAME_TABLE)
+            .map_or((0, 0), |p| (p.generation, p.shift));
+        self.log.extend(
+            samples
+                .iter()
+                .map(|sample| Entry::new(slot, generation, shift, *sample)),
+        );
     }
 
     /// Pairs held (address pairs, name pairs), samples held, and pending
@@ -835,7 +1068,8 @@ impl Scratch {
     /// not a strobe.
     fn qualifies(&mut self, pair: &Pair, s: &Settings) -> bool {
         let count = pair.samples.len();
-        if count < s.min_connections as usize || count >= s.max_connections as usize {
+        let weighted = (count as u64) << pair.shift;
+        if count < s.min_connections as usize || weighted >= u64::from(s.max_connections) {
             return false;
         }
         self.ts.clear();
@@ -850,7 +1084,7 @@ impl Scratch {
 /// Whether a log entry belongs to a pair still held.
 fn holds(ips: &Pairs, names: &Pairs, e: &Entry) -> bool {
     let table = if e.pair & NAME_TABLE != 0 { names } else { ips };
-    table.holds(e.pair & !NAME_TABLE, e.generation)
+    table.holds(e.pair & !NAME_TABLE, e.generation())
 }
 
 /// The key of an address pair.

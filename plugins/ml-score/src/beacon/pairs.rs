@@ -8,9 +8,7 @@
 //! second connection. A one-off pair thus costs one slot write, and the
 //! table of pairs stays small enough to stay in cache.
 
-use foldhash::HashMap;
 use serde::{Deserialize, Serialize};
-use smallvec::SmallVec;
 
 /// One connection.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -60,7 +58,7 @@ impl Sample {
 }
 
 /// Destination port, protocol and service of a pair's connections.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Service {
     /// Destination port.
     pub port: u16,
@@ -70,10 +68,11 @@ pub struct Service {
     pub name: u16,
 }
 
-/// What is known of one pair. The fields every connection touches come
-/// first, within one cache line.
+/// What is known of one pair. A connection touches only the first cache
+/// line (counts, sampling state and services); the name row of a joined
+/// connection also touches the second of its address pair (`names`).
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
-#[repr(C)]
+#[repr(C, align(64))]
 pub struct Pair {
     /// Connections in the sample log.
     #[serde(skip)]
@@ -82,16 +81,32 @@ pub struct Pair {
     /// occupant do not count.
     #[serde(skip)]
     pub generation: u32,
+    /// Connections since the last one sampled.
+    #[serde(skip)]
+    pub skipped: u32,
+    /// Samples in the log at which `shift` goes up; 0 for the per-pair
+    /// cap.
+    #[serde(skip)]
+    pub limit: u32,
     /// Institution of the source.
     pub institution: u16,
     /// Whether `names` overflowed.
     pub names_overflow: bool,
+    /// Samples are taken from one connection in 2^`shift` (see
+    /// [`push`]); 0 until the pair passes its sample cap.
+    pub shift: u8,
+    /// Whether `name` is known (kept here, in the first cache line).
+    pub named: bool,
+    /// How many of `services` are set.
+    services_len: u8,
+    /// How many of `names` are set.
+    names_len: u8,
     /// Up to two distinct port/protocol/service triples, first seen first.
-    pub services: SmallVec<[Service; 2]>,
+    services: [Service; 2],
     /// Name pairs this address pair's connections also belong to (hashes
     /// of the names), for RITA's rule that a connection scored by name is
     /// not scored again by address; `names_overflow` when there were more.
-    pub names: SmallVec<[u64; 2]>,
+    names: [u64; 2],
     /// For a name pair, the hash of the name.
     pub name_hash: u64,
     /// Source address.
@@ -106,20 +121,40 @@ pub struct Pair {
 }
 
 impl Pair {
+    /// The distinct port/protocol/service triples seen (at most two).
+    pub fn services(&self) -> &[Service] {
+        self.services
+            .get(..usize::from(self.services_len))
+            .unwrap_or(&[])
+    }
+
     /// Remembers a port/protocol/service triple (at most two).
     pub fn add_service(&mut self, service: Service) {
-        if self.services.len() < 2 && !self.services.contains(&service) {
-            self.services.push(service);
+        let n = usize::from(self.services_len);
+        if n < 2 && !self.services().contains(&service) {
+            if let Some(slot) = self.services.get_mut(n) {
+                *slot = service;
+            }
+            self.services_len += 1;
         }
+    }
+
+    /// Hashes of the names linked with [`Pair::link`] (at most two).
+    pub fn names(&self) -> &[u64] {
+        self.names.get(..usize::from(self.names_len)).unwrap_or(&[])
     }
 
     /// Remembers a name pair that shares connections with this one.
     pub fn link(&mut self, name: u64) {
-        if self.names.contains(&name) {
+        if self.names().contains(&name) {
             return;
         }
-        if self.names.len() < 2 {
-            self.names.push(name);
+        let n = usize::from(self.names_len);
+        if n < 2 {
+            if let Some(slot) = self.names.get_mut(n) {
+                *slot = name;
+            }
+            self.names_len += 1;
         } else {
             self.names_overflow = true;
         }
@@ -133,8 +168,15 @@ pub struct Evictions {
     pub pairs_evicted: u64,
     /// New pairs refused while the table was full of busy pairs.
     pub pairs_refused: u64,
-    /// Samples not kept because the sample cap was reached.
+    /// Samples not kept because the sample cap was reached and thinning
+    /// could not make room.
     pub samples_dropped: u64,
+    /// Connections of busy pairs not sampled, or whose sample was thinned
+    /// out, to keep within the per-pair and overall sample caps (they are
+    /// still counted, through the weight of the samples kept).
+    pub samples_thinned: u64,
+    /// Pairs whose samples were thinned at least once.
+    pub pairs_thinned: u64,
     /// TLS/HTTP records or connections not held for joining: no room.
     pub joins_dropped: u64,
     /// Pairs seen once whose probation slot was taken by another pair
@@ -197,6 +239,16 @@ impl Probation {
         None
     }
 
+    /// Reads the slot `tag` would take (to bring it into cache); returns
+    /// part of its tag.
+    pub fn peek(&self, tag: u64) -> u32 {
+        let tag = tag | 1;
+        let len = self.slots.len().max(1);
+        self.slots
+            .get((tag >> 40) as usize % len)
+            .map_or(0, |s| s.tag as u32)
+    }
+
     /// The occupied slots, for a snapshot.
     pub fn used(&self) -> Vec<Slot> {
         self.slots.iter().filter(|s| s.tag != 0).copied().collect()
@@ -231,11 +283,47 @@ impl Probation {
 pub struct Entry {
     /// Slab slot of the pair, with [`NAME_TABLE`] set for name pairs.
     pub pair: u32,
-    /// Generation of the slot when the sample was taken.
-    pub generation: u32,
+    /// Generation of the slot when the sample was taken (low 24 bits) and
+    /// the sample's weight: it stands for 2^(top 8 bits) connections.
+    pub mark: u32,
     /// The connection.
     pub sample: Sample,
 }
+
+impl Entry {
+    /// An entry of a pair in `slot` at `generation`, standing for
+    /// 2^`shift` connections.
+    pub fn new(slot: u32, generation: u32, shift: u8, sample: Sample) -> Self {
+        Self {
+            pair: slot,
+            mark: (generation & GENERATION) | u32::from(shift) << 24,
+            sample,
+        }
+    }
+
+    /// Generation of the slot when the sample was taken.
+    pub fn generation(&self) -> u32 {
+        self.mark & GENERATION
+    }
+
+    /// Log2 of the connections this sample stands for.
+    pub fn shift(&self) -> u8 {
+        (self.mark >> 24) as u8
+    }
+
+    /// Gives the sample a new weight.
+    pub fn set_shift(&mut self, shift: u8) {
+        self.mark = self.generation() | u32::from(shift) << 24;
+    }
+}
+
+/// Slot generations wrap at 24 bits (the top 8 bits of [`Entry::mark`]
+/// hold the weight).
+pub const GENERATION: u32 = (1 << 24) - 1;
+
+/// Highest weight shift: a sample never stands for more than 2^31
+/// connections.
+pub const MAX_SHIFT: u8 = 31;
 
 /// Marks log entries of name pairs.
 pub const NAME_TABLE: u32 = 1 << 31;
@@ -248,7 +336,7 @@ pub const NAME_TABLE: u32 = 1 << 31;
 /// in cache, so a lookup costs at most the one miss of reaching the pair.
 #[derive(Debug, Clone, Default)]
 pub struct Pairs {
-    map: HashMap<u64, u32>,
+    map: Index,
     slab: Vec<Pair>,
     free: Vec<u32>,
     /// Set when a sweep freed too little: new pairs are refused until the
@@ -266,13 +354,13 @@ impl Pairs {
 
     /// The pair with hash `tag`, if known.
     pub fn get_mut(&mut self, tag: u64) -> Option<&mut Pair> {
-        let i = *self.map.get(&tag)?;
+        let i = self.map.get(tag)?;
         self.slab.get_mut(i as usize)
     }
 
     /// Where the pair with hash `tag` is, if known.
     pub fn find(&self, tag: u64) -> Option<u32> {
-        self.map.get(&tag).copied()
+        self.map.get(tag)
     }
 
     /// The pair at `index` (from [`Pairs::find`], valid until the table
@@ -281,23 +369,34 @@ impl Pairs {
         self.slab.get_mut(index as usize)
     }
 
+    /// The sample count of the pair at `index`, 0 if none: reads the
+    /// pair's first cache line.
+    pub fn count_at(&self, index: u32) -> u32 {
+        self.slab.get(index as usize).map_or(0, |p| p.count)
+    }
+
     /// Whether a log entry belongs to a pair still here.
     pub fn holds(&self, slot: u32, generation: u32) -> bool {
         self.slab
             .get(slot as usize)
-            .is_some_and(|p| p.generation == generation && p.count > 0)
+            .is_some_and(|p| p.generation == generation & GENERATION && p.count > 0)
     }
 
     /// The pairs, with their hashes and slots.
     pub fn iter(&self) -> impl Iterator<Item = (u64, u32, &Pair)> {
         self.map
             .iter()
-            .filter_map(|(tag, i)| Some((*tag, *i, self.slab.get(*i as usize)?)))
+            .filter_map(|(tag, i)| Some((tag, i, self.slab.get(i as usize)?)))
     }
 
     /// All slots, for filling in samples.
     pub fn slab_mut(&mut self) -> &mut [Pair] {
         &mut self.slab
+    }
+
+    /// All slots.
+    pub fn slab(&self) -> &[Pair] {
+        &self.slab
     }
 
     /// The pair with hash `tag` and its slot, created if there is room.
@@ -307,7 +406,7 @@ impl Pairs {
         max_pairs: usize,
         evictions: &mut Evictions,
     ) -> Option<(u32, &mut Pair)> {
-        if let Some(&i) = self.map.get(&tag) {
+        if let Some(i) = self.map.get(tag) {
             return Some((i, self.slab.get_mut(i as usize)?));
         }
         if self.map.len() >= max_pairs {
@@ -334,7 +433,7 @@ impl Pairs {
 
     /// Adds a pair read from a snapshot; returns its slot.
     pub fn insert(&mut self, tag: u64, mut pair: Pair) -> u32 {
-        if let Some(&old) = self.map.get(&tag) {
+        if let Some(old) = self.map.get(tag) {
             pair.generation = self.slab[old as usize].generation;
             self.slab[old as usize] = pair;
             return old;
@@ -376,7 +475,7 @@ impl Pairs {
         let (slab, free) = (&mut self.slab, &mut self.free);
         let mut removed = 0;
         self.map.retain(|_, i| {
-            let Some(pair) = slab.get_mut(*i as usize) else {
+            let Some(pair) = slab.get_mut(i as usize) else {
                 return false;
             };
             if !drop(pair) {
@@ -384,34 +483,145 @@ impl Pairs {
             }
             removed += 1;
             *pair = Pair {
-                generation: pair.generation.wrapping_add(1),
+                generation: pair.generation.wrapping_add(1) & GENERATION,
                 ..Pair::default()
             };
-            free.push(*i);
+            free.push(i);
             false
         });
         removed
     }
 }
 
+/// Pair hashes → slab slots: open addressing with linear probing, one
+/// 16-byte entry a probe, so that a lookup usually costs one cache line
+/// (a general-purpose map reads a control group and then the bucket).
+/// Kept at most half full; removal rebuilds it (pairs are removed in bulk,
+/// by sweeps and reports, never one by one).
+#[derive(Debug, Clone, Default)]
+struct Index {
+    entries: Vec<(u64, u32)>,
+    len: usize,
+}
+
+/// Slot value of an empty index entry.
+const EMPTY: u32 = u32::MAX;
+
+impl Index {
+    fn len(&self) -> usize {
+        self.len
+    }
+
+    fn home(&self, tag: u64) -> usize {
+        // The tags are already hashes: their top bits spread well.
+        (tag >> 32) as usize & (self.entries.len() - 1)
+    }
+
+    fn get(&self, tag: u64) -> Option<u32> {
+        if self.entries.is_empty() {
+            return None;
+        }
+        let mask = self.entries.len() - 1;
+        let mut i = self.home(tag);
+        loop {
+            let (t, slot) = *self.entries.get(i)?;
+            if slot == EMPTY {
+                return None;
+            }
+            if t == tag {
+                return Some(slot);
+            }
+            i = (i + 1) & mask;
+        }
+    }
+
+    /// Adds `tag` (not present yet).
+    fn insert(&mut self, tag: u64, slot: u32) {
+        if (self.len + 1) * 2 > self.entries.len() {
+            let cap = (self.entries.len() * 2).max(64);
+            self.rebuild(cap, |_, _| true);
+        }
+        self.place(tag, slot);
+        self.len += 1;
+    }
+
+    fn place(&mut self, tag: u64, slot: u32) {
+        let mask = self.entries.len() - 1;
+        let mut i = self.home(tag);
+        while let Some(e) = self.entries.get_mut(i) {
+            if e.1 == EMPTY {
+                *e = (tag, slot);
+                return;
+            }
+            i = (i + 1) & mask;
+        }
+    }
+
+    fn iter(&self) -> impl Iterator<Item = (u64, u32)> + '_ {
+        self.entries.iter().copied().filter(|e| e.1 != EMPTY)
+    }
+
+    /// Keeps the entries `keep` accepts.
+    fn retain(&mut self, keep: impl FnMut(u64, u32) -> bool) {
+        let cap = self.entries.len();
+        self.rebuild(cap, keep);
+    }
+
+    fn rebuild(&mut self, cap: usize, mut keep: impl FnMut(u64, u32) -> bool) {
+        let old = std::mem::replace(&mut self.entries, vec![(0, EMPTY); cap.max(64)]);
+        self.len = 0;
+        for (tag, slot) in old {
+            if slot != EMPTY && keep(tag, slot) {
+                self.place(tag, slot);
+                self.len += 1;
+            }
+        }
+    }
+}
+
 /// Appends a sample of the pair in `slot` (with [`NAME_TABLE`] for a name
-/// pair) to the log, within the sample cap.
+/// pair) to the log, within the sample caps.
+///
+/// A pair that reaches `per_pair` samples is thinned systematically: from
+/// then on one connection in two is sampled (the samples already in the
+/// log are thinned to match when the log is compacted or the pair
+/// scored), and again each time it gathers another `per_pair / 2`. Each
+/// sample then stands for 2^`shift` connections, so counts stay right
+/// to within one stride, and a regular beacon stays regular: it is sampled
+/// at a multiple of its period.
 pub fn push(
     log: &mut Vec<Entry>,
-    max: usize,
+    caps: (usize, u32),
     ev: &mut Evictions,
     slot: u32,
     pair: &mut Pair,
     sample: Sample,
 ) {
+    let (max, per_pair) = caps;
+    if pair.shift > 0 {
+        pair.skipped += 1;
+        if pair.skipped < 1 << pair.shift {
+            ev.samples_thinned += 1;
+            return;
+        }
+        pair.skipped = 0;
+    }
     if log.len() >= max {
         ev.samples_dropped += 1;
         return;
     }
-    log.push(Entry {
-        pair: slot,
-        generation: pair.generation,
-        sample,
-    });
+    log.push(Entry::new(slot, pair.generation, pair.shift, sample));
     pair.count += 1;
+    let limit = if pair.limit == 0 {
+        per_pair
+    } else {
+        pair.limit
+    };
+    if pair.count >= limit && pair.shift < MAX_SHIFT {
+        if pair.shift == 0 {
+            ev.pairs_thinned += 1;
+        }
+        pair.shift += 1;
+        pair.limit = pair.count.saturating_add((per_pair / 2).max(1));
+    }
 }

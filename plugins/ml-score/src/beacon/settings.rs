@@ -55,6 +55,9 @@ pub struct Settings {
     pub max_pairs: usize,
     /// Most connection samples held over all pairs.
     pub max_samples: usize,
+    /// Samples a pair gathers before it is sampled one connection in two
+    /// (then in four, …): a busy pair cannot take the whole sample budget.
+    pub max_samples_per_pair: u32,
     /// Most TLS/HTTP records and connections waiting to be joined.
     pub max_pending: usize,
     /// Leave out connections to multicast and broadcast addresses (router
@@ -92,6 +95,7 @@ impl Default for Settings {
             join_secs: 3_600,
             max_pairs: 100_000,
             max_samples: 2_000_000,
+            max_samples_per_pair: 4096,
             max_pending: 100_000,
             skip_multicast: true,
             skip_inbound: true,
@@ -170,6 +174,8 @@ struct Raw {
     max_pairs: usize,
     #[serde(deserialize_with = "positive_usize")]
     max_samples: usize,
+    #[serde(deserialize_with = "per_pair")]
+    max_samples_per_pair: u32,
     #[serde(deserialize_with = "positive_usize")]
     max_pending: usize,
     skip_multicast: bool,
@@ -202,6 +208,7 @@ impl Default for Raw {
             join_secs: d.join_secs,
             max_pairs: d.max_pairs,
             max_samples: d.max_samples,
+            max_samples_per_pair: d.max_samples_per_pair,
             max_pending: d.max_pending,
             skip_multicast: d.skip_multicast,
             skip_inbound: d.skip_inbound,
@@ -253,6 +260,7 @@ impl TryFrom<Raw> for Settings {
             join_secs: r.join_secs,
             max_pairs: r.max_pairs,
             max_samples: r.max_samples,
+            max_samples_per_pair: r.max_samples_per_pair,
             max_pending: r.max_pending,
             skip_multicast: r.skip_multicast,
             skip_inbound: r.skip_inbound,
@@ -281,6 +289,21 @@ fn at_least_4<'de, D: Deserializer<'de>>(d: D) -> Result<u32, D::Error> {
         )))
     }
 }
+
+fn per_pair<'de, D: Deserializer<'de>>(d: D) -> Result<u32, D::Error> {
+    // Thinned samples must still show the shape of a day.
+    let v = u32::deserialize(d)?;
+    if v >= MIN_PER_PAIR {
+        Ok(v)
+    } else {
+        Err(D::Error::custom(format!(
+            "{v} is too few: a pair keeps at least {MIN_PER_PAIR} samples"
+        )))
+    }
+}
+
+/// Fewest samples a pair is thinned down to.
+pub const MIN_PER_PAIR: u32 = 64;
 
 fn positive_u32<'de, D: Deserializer<'de>>(d: D) -> Result<u32, D::Error> {
     let v = u32::deserialize(d)?;
