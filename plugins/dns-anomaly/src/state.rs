@@ -19,6 +19,13 @@ const SAMPLES: usize = 5;
 const PROBATION_SLOTS: usize = 1 << 16;
 /// Slots of the DGA score cache.
 const SCORE_SLOTS: usize = 1 << 12;
+/// NXDOMAIN answers a client must have had in a window before its failing
+/// names are scored: scoring costs about a microsecond, and a client with a
+/// stray failure or two cannot make a finding anyway (it needs
+/// `min_failed_names` generated names), so those are not worth it.
+const GATE_FAILURES: u32 = 3;
+/// Slots of the per-client NXDOMAIN counters of the gate.
+const GATE_SLOTS: usize = 1 << 14;
 /// Windows a domain may stay idle before its entry (and baseline) goes.
 const IDLE_WINDOWS: i64 = 30;
 /// Windows whose activity sets the eviction cut-off.
@@ -100,6 +107,11 @@ pub struct State {
     /// Recent DGA scores by registered-domain hash.
     #[serde(skip)]
     scores: Vec<(u64, f32)>,
+    /// NXDOMAIN answers per client hash in its current window, in front of
+    /// the DGA model; not carried across a swap (a client then waits for
+    /// its next few failures), a collision at worst resets a count.
+    #[serde(skip)]
+    failing: Vec<(u64, Timestamp, u32)>,
 }
 
 impl Default for State {
@@ -113,6 +125,7 @@ impl Default for State {
             last_sweep: Timestamp::MIN,
             probation: Vec::new(),
             scores: Vec::new(),
+            failing: Vec::new(),
         }
     }
 }
@@ -225,6 +238,7 @@ impl State {
                 .sum::<usize>()
             + self.probation.capacity() * size_of::<Option<Probe>>()
             + self.scores.capacity() * 16
+            + self.failing.capacity() * size_of::<(u64, Timestamp, u32)>()
     }
 
     /// Counts one query and returns the thresholds it crossed.
@@ -359,14 +373,35 @@ impl State {
         Some(score)
     }
 
+    /// Counts an NXDOMAIN answer to the client of `q`; whether it has had
+    /// [`GATE_FAILURES`] in its window.
+    fn fails_often(&mut self, q: &Query<'_>, window_us: i64) -> bool {
+        let mut key = [0u8; 18];
+        key[..2].copy_from_slice(&q.institution.to_le_bytes());
+        key[2..].copy_from_slice(&q.src);
+        let h = self.hash(&key);
+        if self.failing.is_empty() {
+            self.failing = vec![(0, Timestamp::MIN, 0); GATE_SLOTS];
+        }
+        let slot = &mut self.failing[h as usize % GATE_SLOTS];
+        if slot.0 != h || q.ts.saturating_sub(slot.1) >= window_us {
+            *slot = (h, q.ts, 0);
+        }
+        slot.2 = slot.2.saturating_add(1);
+        slot.2 >= GATE_FAILURES
+    }
+
     fn dga(&mut self, rules: &Rules, q: &Query<'_>, rd_hash: u64, window_us: i64) -> Option<Alert> {
         let t = &rules.thresholds;
         let threshold = rules.dga_threshold()?;
+        let key = (q.institution, q.src);
+        if !self.clients.contains_key(&key) && !self.fails_often(q, window_us) {
+            return None;
+        }
         let score = self.score(rules, q, rd_hash)?;
         if score < threshold || allowed(t, q.name.full) {
             return None;
         }
-        let key = (q.institution, q.src);
         if !self.clients.contains_key(&key) && self.clients.len() >= t.max_clients {
             let dropped = make_room(&mut self.clients, q.ts, |c| c.last_seen);
             note("DGA client", t.max_clients, &mut self.evicted[1], dropped);
@@ -717,5 +752,32 @@ mod tests {
         assert!(allowed(&t, b"4.3.2.1.in-addr.arpa"));
         assert!(allowed(&t, b"cloudfront.net"));
         assert!(!allowed(&t, b"evilcloudfront.net"));
+    }
+
+    #[test]
+    fn a_client_is_scored_from_its_third_failure_in_a_window() {
+        let mut rules = Rules::default();
+        rules.thresholds.dga.min_failed_names = 2;
+        rules.model = Some(
+            crate::dga::Model::parse(include_str!("../../../rulesets/dns-anomaly/dga-model.toml"))
+                .unwrap(),
+        );
+        let names = ["xkqzvbtwpl.com", "qzjxvkrwtm.net", "vbzqxkplwj.org"];
+        let model = rules.model.as_ref().unwrap();
+        for name in names {
+            assert!(model.score(&Name::split(name.as_bytes())) >= model.threshold);
+        }
+        let mut state = State::default();
+        let mut alerts = 0;
+        for (i, name) in names.iter().enumerate() {
+            alerts += observe(&mut state, &rules, i as i64 * SEC, name, 3).len();
+        }
+        // Two generated names would do, but the first two failures only
+        // open the gate.
+        assert_eq!(alerts, 0);
+        assert_eq!(
+            observe(&mut state, &rules, 3 * SEC, "wkzqjxvbtp.info", 3).len(),
+            1
+        );
     }
 }
