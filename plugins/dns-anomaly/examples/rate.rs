@@ -14,25 +14,10 @@ use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
 use dns_anomaly::DnsAnomaly;
-use kansoku_plugin::testing::{BatchBuilder, read_tsv};
+use kansoku_plugin::testing::{BatchBuilder, SplitMix64, read_tsv};
 use kansoku_plugin::{Batch, Detector, Ruleset};
 
 const ROWS: usize = 4096;
-
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-}
 
 fn configured(root: &std::path::Path) -> Result<DnsAnomaly, Box<dyn std::error::Error>> {
     let mut detector = DnsAnomaly::default();
@@ -140,7 +125,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     // The benchmark's traffic: 64 resolvers, fresh names under 1,000 domains.
     let mut detector = configured(&root)?;
-    let mut rng = Rng(0x646e_735f_6261_7463);
+    let mut rng = SplitMix64(0x646e_735f_6261_7463);
     run(
         only,
         "synthetic, fresh subdomains",
@@ -177,7 +162,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     // Every registered domain new.
     let mut detector = configured(&root)?;
-    let mut rng = Rng(42);
+    let mut rng = SplitMix64(42);
     run(
         only,
         "synthetic, fresh registered domains",
@@ -211,7 +196,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     // Every registered domain new, and seen twice, so that it enters the
     // domain table: the caps and evictions at work.
     let mut detector = configured(&root)?;
-    let mut rng = Rng(43);
+    let mut rng = SplitMix64(43);
     run(
         only,
         "synthetic, fresh domains seen twice",

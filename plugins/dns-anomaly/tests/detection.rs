@@ -10,7 +10,7 @@ use std::io::Read as _;
 use std::net::IpAddr;
 
 use dns_anomaly::DnsAnomaly;
-use kansoku_plugin::testing::{BatchBuilder, ZeekRow, read_tsv};
+use kansoku_plugin::testing::{BatchBuilder, SplitMix64, ZeekRow, read_tsv};
 use kansoku_plugin::{Detector, Finding, Ruleset, Subject, TextField};
 
 const SECOND: i64 = 1_000_000;
@@ -65,29 +65,6 @@ fn replay(detector: &mut DnsAnomaly, mut rows: Vec<(u16, ZeekRow)>) -> Vec<(i64,
     out
 }
 
-/// SplitMix64.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-
-    fn label(&mut self, alphabet: &[u8], len: usize) -> String {
-        (0..len)
-            .map(|_| char::from(alphabet[self.below(alphabet.len() as u64) as usize]))
-            .collect()
-    }
-}
-
 fn query(ts: i64, src: &str, name: &str, qtype: u16, rcode: Option<u16>) -> ZeekRow {
     ZeekRow {
         kind: 1,
@@ -135,7 +112,7 @@ fn entity(finding: &Finding) -> &kansoku_plugin::Entity {
 /// victim.example.ac.jp from three resolvers of institution 2, 90 % NXDOMAIN
 /// and the rest SERVFAIL or unanswered, over 50 s from `start`.
 fn water_torture(start: i64) -> Vec<(u16, ZeekRow)> {
-    let mut rng = Rng(7);
+    let mut rng = SplitMix64(7);
     (0..5000)
         .map(|i| {
             let len = 8 + rng.below(9) as usize;
@@ -217,7 +194,7 @@ fn an_attack_split_across_a_hot_swap_is_reported_once() {
 
 /// dnscat2-like: hex-encoded data in two labels, TXT/CNAME/MX answers.
 fn dnscat(start: i64, client: &str) -> Vec<(u16, ZeekRow)> {
-    let mut rng = Rng(11);
+    let mut rng = SplitMix64(11);
     (0..300)
         .map(|i| {
             let name = format!(
@@ -236,7 +213,7 @@ fn dnscat(start: i64, client: &str) -> Vec<(u16, ZeekRow)> {
 
 /// iodine-like: base32 data labels up to 63 characters, NULL queries.
 fn iodine(start: i64, client: &str) -> Vec<(u16, ZeekRow)> {
-    let mut rng = Rng(13);
+    let mut rng = SplitMix64(13);
     (0..300)
         .map(|i| {
             let name = format!(
@@ -321,7 +298,7 @@ fn state_stays_within_its_caps_under_fresh_names() {
             content: b"max_domains = 1000\nmax_tunnels = 100\n".to_vec(),
         }])
         .unwrap();
-    let mut rng = Rng(3);
+    let mut rng = SplitMix64(3);
     for round in 0..20 {
         let mut builder = BatchBuilder::new();
         for i in 0..5000 {

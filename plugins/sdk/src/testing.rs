@@ -14,7 +14,9 @@
 
 use std::net::IpAddr;
 
+mod rng;
 mod zeek;
+pub use rng::SplitMix64;
 pub use zeek::{ZeekRow, read_tsv};
 
 use crate::bindings::kansoku::detector::types::{FlowBatch, TextColumn, TextField};

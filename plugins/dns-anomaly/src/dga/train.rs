@@ -10,6 +10,7 @@
 use std::fmt::Write as _;
 
 use base64::Engine as _;
+use kansoku_plugin::testing::SplitMix64;
 
 use super::{DENSE, FORMAT, Lexicon, Model, bucket, features, fnv1a};
 use crate::names::{MAX_NAME, Name, normalise};
@@ -164,19 +165,6 @@ impl Weights {
     }
 }
 
-/// SplitMix64, for a shuffle that is the same everywhere.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-}
-
 fn fit(train: &[&Sample], params: Params, lexicon: &Lexicon) -> Weights {
     let encoded: Vec<Encoded> = train
         .iter()
@@ -215,10 +203,10 @@ fn fit(train: &[&Sample], params: Params, lexicon: &Lexicon) -> Weights {
     let mut g2_dense = [1e-8; DENSE.len()];
     let mut g2_bias = 1e-8;
     let mut order: Vec<usize> = (0..encoded.len()).collect();
-    let mut rng = Rng(0x6467_615f_7365_6564);
+    let mut rng = SplitMix64(0x6467_615f_7365_6564);
     for _ in 0..params.epochs {
         for i in (1..order.len()).rev() {
-            let j = (rng.next() % (i as u64 + 1)) as usize;
+            let j = (rng.next_u64() % (i as u64 + 1)) as usize;
             order.swap(i, j);
         }
         for &idx in &order {
