@@ -7,9 +7,12 @@ mod run;
 mod sandbox;
 mod swap;
 
+use std::net::IpAddr;
 use std::sync::OnceLock;
 
+use kansoku::batch::Placement;
 use kansoku::plugins::{Runtime, RuntimeConfig};
+use kansoku::scope::Direction;
 
 /// One runtime for the whole test binary: components are compiled once
 /// (the in-memory cache; no cache directory, so nothing is written to disk)
@@ -25,4 +28,22 @@ pub(crate) fn runtime() -> &'static Runtime {
         })
         .expect("the runtime starts")
     })
+}
+
+/// Where a test record comes from: institution 0, going `direction`,
+/// line `line` of input 0.
+pub(crate) fn placed(direction: Direction, line: u64) -> Placement {
+    Placement {
+        institution: 0,
+        peer_institution: None,
+        direction,
+        src_country: None,
+        dst_country: None,
+        input: 0,
+        line,
+    }
+}
+
+pub(crate) fn ip(s: &str) -> IpAddr {
+    s.parse().expect("a valid address literal")
 }

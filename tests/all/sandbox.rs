@@ -7,13 +7,12 @@
 //! `PluginWorker` processing `FlowBatch`es.
 
 use std::collections::BTreeSet;
-use std::net::IpAddr;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, mpsc};
 use std::time::{Duration, Instant};
 
-use kansoku::batch::{FlowBatch, Placement};
+use kansoku::batch::FlowBatch;
 use kansoku::contract::{Ruleset, Subject};
 use kansoku::flow::{ConnState, FlowRecord, Kind, TextField};
 use kansoku::plugins::{
@@ -22,7 +21,7 @@ use kansoku::plugins::{
 };
 use kansoku::scope::Direction;
 
-use crate::runtime;
+use crate::{ip, placed, runtime};
 
 /// Longest any single test step may take before it counts as hung: far
 /// above what the steps need (well under a second each), so only a sandbox
@@ -108,22 +107,6 @@ fn within<T: Send + 'static>(what: &str, f: impl FnOnce() -> T + Send + 'static)
     }
 }
 
-fn placement(line: u64) -> Placement {
-    Placement {
-        institution: 0,
-        peer_institution: None,
-        direction: Direction::Inbound,
-        src_country: None,
-        dst_country: None,
-        input: 0,
-        line,
-    }
-}
-
-fn ip(s: &str) -> IpAddr {
-    s.parse().expect("a valid address literal")
-}
-
 /// A TCP connection from 203.0.113.9 to 192.0.2.5 on `dst_port`.
 fn connection(row: usize, dst_port: u16) -> FlowRecord<'static> {
     let mut record = FlowRecord::new(
@@ -142,7 +125,10 @@ fn connection(row: usize, dst_port: u16) -> FlowRecord<'static> {
 fn batch_to(ports: &[u16]) -> FlowBatch {
     let mut batch = FlowBatch::with_capacity(ports.len());
     for (row, port) in ports.iter().enumerate() {
-        batch.push(&connection(row, *port), &placement(row as u64));
+        batch.push(
+            &connection(row, *port),
+            &placed(Direction::Inbound, row as u64),
+        );
     }
     batch
 }
@@ -513,7 +499,7 @@ fn mail_batch() -> FlowBatch {
         record.kind = Kind::Smtp;
         record.text.set(TextField::DnsQuery, "mx.example.org");
         record.text.set(TextField::MailFrom, "alice@example.org");
-        batch.push(&record, &placement(row as u64));
+        batch.push(&record, &placed(Direction::Inbound, row as u64));
     }
     batch
 }
@@ -739,7 +725,7 @@ fn scan_batch(conn_state: ConnState) -> FlowBatch {
     for (row, port) in (1..=40).enumerate() {
         let mut record = connection(row, port);
         record.conn_state = conn_state;
-        batch.push(&record, &placement(row as u64));
+        batch.push(&record, &placed(Direction::Inbound, row as u64));
     }
     batch
 }

@@ -7,16 +7,15 @@
 //! state survives the trip through the real Wasm components built into the
 //! engine, with their embedded default rulesets.
 
-use std::net::IpAddr;
 use std::sync::Arc;
 
-use kansoku::batch::{FlowBatch, Placement};
+use kansoku::batch::FlowBatch;
 use kansoku::contract::{Finding, Ruleset, Subject};
 use kansoku::flow::{FlowRecord, Kind, TextField};
 use kansoku::plugins::{Instance, LoadedPlugin, PluginSpec, builtin};
 use kansoku::scope::Direction;
 
-use crate::runtime;
+use crate::{ip, placed, runtime};
 
 const T0: i64 = 1_700_000_000_000_000;
 const SECOND: i64 = 1_000_000;
@@ -38,22 +37,6 @@ fn builtin_with(name: &str, changes: &[(&str, &str)]) -> Arc<LoadedPlugin> {
         };
     }
     LoadedPlugin::load(runtime(), spec).unwrap_or_else(|e| panic!("{name} loads: {e}"))
-}
-
-fn outbound(line: u64) -> Placement {
-    Placement {
-        institution: 0,
-        peer_institution: None,
-        direction: Direction::Outbound,
-        src_country: None,
-        dst_country: None,
-        input: 0,
-        line,
-    }
-}
-
-fn ip(s: &str) -> IpAddr {
-    s.parse().expect("a valid address literal")
 }
 
 fn process(plugin: &LoadedPlugin, instance: &mut Instance, batch: &FlowBatch) -> Vec<Finding> {
@@ -117,7 +100,7 @@ fn beacon(connections: std::ops::Range<i64>) -> FlowBatch {
         record.dst_pkts = 7;
         record.text.set(TextField::Service, "ssl");
         record.text.set(TextField::TlsSni, "c2.example.net");
-        batch.push(&record, &outbound(i as u64));
+        batch.push(&record, &placed(Direction::Outbound, i as u64));
     }
     batch
 }
