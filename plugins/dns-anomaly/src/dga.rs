@@ -147,7 +147,7 @@ impl Lexicon {
     /// Splits `label` into words so that as many characters as possible are
     /// covered, with as few words as possible among equals. Calls `f` with
     /// each word; returns (characters covered, words, longest word).
-    fn segment(&self, label: &[u8], mut f: impl FnMut(&[u8])) -> (u32, u32, u32) {
+    fn segment<'l>(&self, label: &'l [u8], mut f: impl FnMut(&'l [u8])) -> (u32, u32, u32) {
         let n = label.len().min(MAX_TEXT);
         // best[i]: (covered, -words) of label[..i], and where its last word
         // starts (i when character i - 1 is not covered). Relaxed forwards,
@@ -203,7 +203,8 @@ pub fn features(
     mut f: impl FnMut(u64, f32),
 ) -> [f32; DENSE.len()] {
     let label = name.label();
-    ngrams(1, label, LABEL_NGRAMS, &mut f);
+    ngrams(fnv1a(1, b""), label, LABEL_NGRAMS, &mut f);
+    ngrams(fnv2(13, name.suffix, b""), label, 2..=2, &mut f);
     // The shape of the label (consonant, vowel, digit, other): generated
     // names that are pronounceable by design still alternate too regularly.
     let mut shape = [0u8; MAX_TEXT];
@@ -217,10 +218,27 @@ pub fn features(
             _ => b'-',
         };
     }
-    ngrams(4, &shape[..n], SHAPE_NGRAMS, &mut f);
-    ngrams(2, name.subdomain(), SUB_NGRAMS, &mut f);
+    ngrams(fnv1a(4, b""), &shape[..n], SHAPE_NGRAMS, &mut f);
+    ngrams(fnv2(12, name.suffix, b""), &shape[..n], 3..=3, &mut f);
+    ngrams(fnv1a(2, b""), name.subdomain(), SUB_NGRAMS, &mut f);
     f(fnv1a(3, name.suffix), 1.0);
-    let (covered, words, longest) = lexicon.segment(label, |w| f(fnv1a(6, w), 0.5));
+    // The words, alone, with the suffix, and in pairs: the dictionary
+    // families draw from small word lists and put them under few suffixes.
+    let mut list: [&[u8]; MAX_TEXT / 3] = [&[]; MAX_TEXT / 3];
+    let mut count = 0;
+    let (covered, words, longest) = lexicon.segment(label, |w| {
+        f(fnv1a(6, w), 0.5);
+        if let Some(slot) = list.get_mut(count) {
+            *slot = w;
+            count += 1;
+        }
+    });
+    for w in &list[..count] {
+        f(fnv2(9, name.suffix, w), 0.5);
+    }
+    for pair in list[..count].windows(2) {
+        f(fnv2(10, pair[0], pair[1]), 0.5);
+    }
 
     let (logp_mean, logp_min, unseen) = lexicon.likelihood(label);
     let stats = Stats::of(label);
@@ -259,6 +277,11 @@ pub fn features(
         bins[i] = (x / step).floor().clamp(-40.0, 40.0) as i8 as u8;
         f(fnv1a(7, &[i as u8, bins[i]]), 0.5);
     }
+    // ... and with the suffix: a label of words under `.com` is common, under
+    // a country's or a new suffix less so.
+    for &i in &SUFFIX_CROSSED {
+        f(fnv2(11, name.suffix, &[i, bins[usize::from(i)]]), 0.5);
+    }
     for (k, &i) in CROSSED.iter().enumerate() {
         for &j in &CROSSED[k + 1..] {
             f(
@@ -280,8 +303,12 @@ const BIN_STEPS: [f32; DENSE.len()] = [
 /// likelihood, unseen trigrams.
 const CROSSED: [u8; 13] = [0, 1, 2, 3, 4, 5, 7, 10, 11, 12, 14, 15, 16];
 
+/// Dense features whose bins are also crossed with the suffix: length,
+/// digits, hyphens, word coverage, words, longest word, mean likelihood.
+const SUFFIX_CROSSED: [u8; 15] = [0, 1, 2, 3, 4, 5, 6, 7, 11, 12, 13, 14, 15, 16, 9];
+
 fn ngrams(
-    tag: u8,
+    seed: u64,
     text: &[u8],
     sizes: std::ops::RangeInclusive<usize>,
     f: &mut impl FnMut(u64, f32),
@@ -304,7 +331,7 @@ fn ngrams(
     // FNV step per n-gram instead of n.
     let (min, max) = (*sizes.start(), *sizes.end());
     for start in 0..marked.len() {
-        let mut h = fnv1a(tag, b"");
+        let mut h = seed;
         for (len, &c) in marked[start..].iter().take(max).enumerate() {
             h = fnv_step(h, c);
             // `^` and `$` alone say nothing.
@@ -321,6 +348,16 @@ pub fn fnv1a(tag: u8, bytes: &[u8]) -> u64 {
     let mut h = fnv_step(0xcbf2_9ce4_8422_2325, tag);
     for &b in bytes {
         h = fnv_step(h, b);
+    }
+    h
+}
+
+/// FNV-1a over a tag byte and two byte strings, with a separator.
+fn fnv2(tag: u8, a: &[u8], b: &[u8]) -> u64 {
+    let mut h = fnv1a(tag, a);
+    h = fnv_step(h, b'|');
+    for &c in b {
+        h = fnv_step(h, c);
     }
     h
 }
@@ -439,7 +476,7 @@ impl Model {
 }
 
 /// Version of the model file layout and feature definitions.
-pub const FORMAT: u32 = 3;
+pub const FORMAT: u32 = 4;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -494,11 +531,24 @@ mod tests {
         let mut n = 0;
         features(&name, &Lexicon::default(), |_, _| n += 1);
         // ^abc$: 3 unigrams, 4 bigrams, 3 trigrams, 2 four-grams; its shape
-        // ^cvc$ (2..=6): 4 + 3 + 2 + 1; the suffix; the dense features'
-        // bins and their crossed pairs.
+        // ^cvc$ (2..=6): 4 + 3 + 2 + 1; the suffix; with the suffix, the
+        // bigrams of ^abc$ and trigrams of ^cvc$; the dense features'
+        // bins, alone, with the suffix and in crossed pairs.
         assert_eq!(
             n,
-            3 + 4 + 3 + 2 + 4 + 3 + 2 + 1 + 1 + DENSE.len() + 13 * 12 / 2
+            3 + 4
+                + 3
+                + 2
+                + 4
+                + 3
+                + 2
+                + 1
+                + 1
+                + 4
+                + 3
+                + DENSE.len()
+                + SUFFIX_CROSSED.len()
+                + 13 * 12 / 2
         );
     }
 
