@@ -49,12 +49,12 @@ fn retraining_reproduces_the_shipped_model_and_its_held_out_figures() {
         summary.fpr,
         model.threshold
     );
-    // The acceptance target is TPR 0.90 at FPR 0.02 at the shipped
-    // threshold; this model does not reach it yet (see
-    // rulesets/dns-anomaly/README.md). These bounds keep it from getting
-    // worse, and the threshold, chosen by cross-validation, within budget.
-    assert!(summary.auc >= 0.983, "{summary:?}");
-    assert!(summary.tpr >= 0.875, "{summary:?}");
-    assert!(tpr >= 0.835, "TPR {tpr} at the shipped threshold");
+    // The acceptance target: TPR at least 0.90 at FPR at most 0.02, at the
+    // shipped threshold (chosen by cross-validation on the training split,
+    // see rulesets/dns-anomaly/README.md). The AUC and best-TPR bounds keep
+    // the model from getting worse.
+    assert!(summary.auc >= 0.989, "{summary:?}");
+    assert!(summary.tpr >= 0.92, "{summary:?}");
+    assert!(tpr >= 0.90, "TPR {tpr} at the shipped threshold");
     assert!(fpr <= 0.02, "FPR {fpr} at the shipped threshold");
 }

@@ -12,7 +12,7 @@ use std::fmt::Write as _;
 use base64::Engine as _;
 use kansoku_plugin::testing::SplitMix64;
 
-use super::{DENSE, FORMAT, Lexicon, Model, bucket, features, fnv1a};
+use super::{DENSE, FORMAT, Lexicon, MAX_CLASSES, Model, bucket, features, fnv1a};
 use crate::names::{MAX_NAME, Name, normalise};
 
 /// One labelled domain.
@@ -93,29 +93,58 @@ pub struct Params {
     pub step: f64,
 }
 
-/// The hyperparameters tried by cross-validation. (Averaged weights, more
-/// hash bits, stronger penalties and fewer epochs were tried too and
-/// scored no better.)
+/// The hyperparameters tried by cross-validation. (More hash bits,
+/// stronger penalties and fewer epochs were tried too and scored no
+/// better.)
 pub fn grid() -> Vec<Params> {
-    let mut grid = Vec::new();
-    for l2 in [1e-4, 1e-3] {
-        for (epochs, step) in [(10, 0.2), (20, 0.1)] {
-            grid.push(Params {
-                bits: 17,
-                l2,
-                epochs,
-                step,
-            });
-        }
+    [1e-4, 1e-5]
+        .into_iter()
+        .map(|l2| Params {
+            bits: 14,
+            l2,
+            epochs: 20,
+            step: 0.1,
+        })
+        .collect()
+}
+
+/// The classes of a model trained on `samples`: `benign`, then the DGA
+/// families in order (`dga` when there are none).
+pub fn classes_of(samples: &[&Sample]) -> Vec<String> {
+    let mut families: Vec<String> = samples
+        .iter()
+        .filter(|s| s.dga)
+        .map(|s| s.family.clone())
+        .collect();
+    families.sort_unstable();
+    families.dedup();
+    if families.is_empty() {
+        families.push("dga".into());
     }
-    grid
+    // The model file allows so many; the rarest families beyond it share
+    // the last class.
+    families.truncate(MAX_CLASSES - 1);
+    std::iter::once("benign".to_owned())
+        .chain(families)
+        .collect()
+}
+
+/// The class index of `sample` among `classes`.
+fn class_of(sample: &Sample, classes: &[String]) -> usize {
+    if !sample.dga {
+        return 0;
+    }
+    classes[1..]
+        .iter()
+        .position(|c| *c == sample.family)
+        .map_or(classes.len() - 1, |i| i + 1)
 }
 
 /// One domain as the optimiser sees it.
 struct Encoded {
     sparse: Vec<(u32, f64)>,
     dense: [f64; DENSE.len()],
-    label: f64,
+    class: usize,
 }
 
 /// Dense features and (bucket, value) pairs of one domain.
@@ -142,30 +171,39 @@ fn encode(domain: &str, bits: u8, lexicon: &Lexicon) -> Option<Vector> {
     Some((dense.map(f64::from), sparse))
 }
 
-/// A model in training, in full precision.
+/// A model in training, in full precision. Weights are rows of one per
+/// class, as in [`Model`].
 struct Weights {
     bits: u8,
+    classes: Vec<String>,
     sparse: Vec<f64>,
-    dense: [f64; DENSE.len()],
-    bias: f64,
+    dense: Vec<f64>,
+    bias: Vec<f64>,
     mean: [f64; DENSE.len()],
     scale: [f64; DENSE.len()],
 }
 
 impl Weights {
-    fn z(&self, e: &Encoded) -> f64 {
-        let mut z = self.bias;
+    /// The logits of `e` into `z`.
+    fn z(&self, e: &Encoded, z: &mut [f64]) {
+        let k = self.classes.len();
+        z.copy_from_slice(&self.bias);
         for &(i, v) in &e.sparse {
-            z += self.sparse[i as usize] * v;
+            let row = &self.sparse[i as usize * k..][..k];
+            for (z, w) in z.iter_mut().zip(row) {
+                *z += w * v;
+            }
         }
-        for k in 0..DENSE.len() {
-            z += self.dense[k] * (e.dense[k] - self.mean[k]) * self.scale[k];
+        for j in 0..DENSE.len() {
+            let x = (e.dense[j] - self.mean[j]) * self.scale[j];
+            for (z, w) in z.iter_mut().zip(&self.dense[j * k..][..k]) {
+                *z += w * x;
+            }
         }
-        z
     }
 }
 
-fn fit(train: &[&Sample], params: Params, lexicon: &Lexicon) -> Weights {
+fn fit(train: &[&Sample], params: Params, lexicon: &Lexicon, classes: &[String]) -> Weights {
     let encoded: Vec<Encoded> = train
         .iter()
         .filter_map(|s| {
@@ -173,7 +211,7 @@ fn fit(train: &[&Sample], params: Params, lexicon: &Lexicon) -> Weights {
             Some(Encoded {
                 sparse,
                 dense,
-                label: if s.dga { 1.0 } else { 0.0 },
+                class: class_of(s, classes),
             })
         })
         .collect();
@@ -189,21 +227,31 @@ fn fit(train: &[&Sample], params: Params, lexicon: &Lexicon) -> Weights {
             / n;
         scale[k] = if var > 1e-12 { 1.0 / var.sqrt() } else { 0.0 };
     }
+    let k = classes.len();
     let mut w = Weights {
         bits: params.bits,
-        sparse: vec![0.0; 1 << params.bits],
-        dense: [0.0; DENSE.len()],
-        bias: 0.0,
+        classes: classes.to_vec(),
+        sparse: vec![0.0; k << params.bits],
+        dense: vec![0.0; DENSE.len() * k],
+        bias: vec![0.0; k],
         mean,
         scale,
     };
     // AdaGrad: per-weight steps shrink with the gradient seen, so rare
     // n-grams still learn quickly while common ones settle.
-    let mut g2_sparse = vec![1e-8; 1 << params.bits];
-    let mut g2_dense = [1e-8; DENSE.len()];
-    let mut g2_bias = 1e-8;
+    let mut g2_sparse = vec![1e-8; k << params.bits];
+    let mut g2_dense = vec![1e-8; DENSE.len() * k];
+    let mut g2_bias = vec![1e-8; k];
     let mut order: Vec<usize> = (0..encoded.len()).collect();
     let mut rng = SplitMix64(0x6467_615f_7365_6564);
+    let (mut z, mut g) = (vec![0.0; k], vec![0.0; k]);
+    let adagrad = |w: &mut [f64], g2: &mut [f64], g: &[f64], x: f64| {
+        for ((w, g2), g) in w.iter_mut().zip(g2).zip(g) {
+            let grad = g * x + params.l2 * *w;
+            *g2 += grad * grad;
+            *w -= params.step * grad / g2.sqrt();
+        }
+    };
     for _ in 0..params.epochs {
         for i in (1..order.len()).rev() {
             let j = (rng.next_u64() % (i as u64 + 1)) as usize;
@@ -211,22 +259,27 @@ fn fit(train: &[&Sample], params: Params, lexicon: &Lexicon) -> Weights {
         }
         for &idx in &order {
             let e = &encoded[idx];
-            let p = 1.0 / (1.0 + (-w.z(e)).exp());
-            let g = p - e.label;
+            // Softmax cross-entropy: the gradient of a logit is its
+            // probability less 1 for the true class.
+            w.z(e, &mut z);
+            let max = z.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+            let sum: f64 = z.iter().map(|z| (z - max).exp()).sum();
+            for (c, (g, z)) in g.iter_mut().zip(&z).enumerate() {
+                *g = (z - max).exp() / sum - if c == e.class { 1.0 } else { 0.0 };
+            }
             for &(i, v) in &e.sparse {
-                let i = i as usize;
-                let grad = g * v + params.l2 * w.sparse[i];
-                g2_sparse[i] += grad * grad;
-                w.sparse[i] -= params.step * grad / g2_sparse[i].sqrt();
+                let row = i as usize * k..(i as usize + 1) * k;
+                adagrad(&mut w.sparse[row.clone()], &mut g2_sparse[row], &g, v);
             }
-            for (k, g2) in g2_dense.iter_mut().enumerate() {
-                let x = (e.dense[k] - w.mean[k]) * w.scale[k];
-                let grad = g * x + params.l2 * w.dense[k];
-                *g2 += grad * grad;
-                w.dense[k] -= params.step * grad / g2.sqrt();
+            for j in 0..DENSE.len() {
+                let x = (e.dense[j] - w.mean[j]) * w.scale[j];
+                let row = j * k..(j + 1) * k;
+                adagrad(&mut w.dense[row.clone()], &mut g2_dense[row], &g, x);
             }
-            g2_bias += g * g;
-            w.bias -= params.step * g / f64::sqrt(g2_bias);
+            for ((b, g2), g) in w.bias.iter_mut().zip(&mut g2_bias).zip(&g) {
+                *g2 += g * g;
+                *b -= params.step * g / g2.sqrt();
+            }
         }
     }
     w
@@ -293,11 +346,12 @@ pub const TARGET_FPR: f64 = 0.015;
 /// Out-of-fold scores of `pool` under `params`: each fold scored by a model
 /// trained on the others.
 pub fn cross_validate(pool: &[&Sample], params: Params, lexicon: &Lexicon) -> Vec<(f32, bool)> {
+    let classes = classes_of(pool);
     let mut scored = Vec::with_capacity(pool.len());
     for fold in 0..FOLDS {
         let (train, test): (Vec<&Sample>, Vec<&Sample>) =
             pool.iter().partition(|s| fold_of(&s.domain) != fold);
-        let model = to_model(&fit(&train, params, lexicon), lexicon, 0.5);
+        let model = to_model(&fit(&train, params, lexicon, &classes), lexicon, 0.5);
         scored.extend(score_all(&model, &test));
     }
     scored
@@ -331,7 +385,7 @@ pub fn build(samples: &[Sample], words: &str) -> (String, Vec<String>) {
             params,
         )
     });
-    let weights = fit(&pool, params, &lexicon);
+    let weights = fit(&pool, params, &lexicon, &classes_of(&pool));
     let text = to_toml(&weights, params, summary, pool.len(), words);
     (text, log)
 }
@@ -366,11 +420,12 @@ fn to_model(w: &Weights, lexicon: &Lexicon, threshold: f32) -> Model {
     let narrow = |a: &[f64; DENSE.len()]| a.map(|x| x as f32);
     Model {
         bits: w.bits,
-        weights: q.iter().map(|&x| f32::from(x) * scale).collect(),
-        dense_weights: narrow(&w.dense),
+        classes: w.classes.clone(),
+        weights: super::rows(w.classes.len(), scale, q),
+        dense_weights: w.dense.iter().map(|&x| x as f32).collect(),
         dense_mean: narrow(&w.mean),
         dense_scale: narrow(&w.scale),
-        bias: w.bias as f32,
+        bias: w.bias.iter().map(|&x| x as f32).collect(),
         lexicon: lexicon.clone(),
         threshold,
     }
@@ -380,7 +435,7 @@ fn to_toml(w: &Weights, params: Params, summary: RocSummary, train: usize, words
     let (scale, q) = quantised(w);
     let bytes: Vec<u8> = q.iter().flat_map(|x| x.to_le_bytes()).collect();
     let b64 = base64::engine::general_purpose::STANDARD.encode(bytes);
-    let list = |a: &[f64; DENSE.len()]| {
+    let list = |a: &[f64]| {
         a.iter()
             .map(|x| format!("{:?}", *x as f32))
             .collect::<Vec<_>>()
@@ -399,14 +454,18 @@ fn to_toml(w: &Weights, params: Params, summary: RocSummary, train: usize, words
          trained_on = \"tests/fixtures/dga/dga_domains_sample.csv: {train} training rows (FNV-1a mod 10 >= 3), l2 {:e}, {} epochs, AdaGrad step {}\"\n\
          validation = \"{FOLDS}-fold cross-validation on the training rows, pooled out-of-fold scores: AUC {:.4}, TPR {:.4} at FPR {:.4}\"\n\
          bits = {}\n\
-         bias = {:?}\n\
+         # The benign class first, then the DGA families.\n\
+         classes = [{}]\n\
+         bias = [{}]\n\
          # Lowest score flagged: the cross-validated FPR <= {TARGET_FPR} point.\n\
          threshold = {:?}\n\
          dense_features = [{}]\n\
-         dense_weights = [{}]\n\
+         # A row of one weight per class for each dense feature.\n\
+         dense_weights = [\n{}]\n\
          dense_mean = [{}]\n\
          dense_scale = [{}]\n\
          weight_scale = {:?}\n\
+         # 16-bit weights, little-endian: a row of one per class for each bucket.\n\
          weights = \"\"\"\n",
         params.l2,
         params.epochs,
@@ -415,14 +474,22 @@ fn to_toml(w: &Weights, params: Params, summary: RocSummary, train: usize, words
         summary.tpr,
         summary.fpr,
         w.bits,
-        w.bias as f32,
+        w.classes
+            .iter()
+            .map(|c| format!("\"{c}\""))
+            .collect::<Vec<_>>()
+            .join(", "),
+        list(&w.bias),
         summary.threshold,
         DENSE
             .iter()
             .map(|d| format!("\"{d}\""))
             .collect::<Vec<_>>()
             .join(", "),
-        list(&w.dense),
+        w.dense
+            .chunks(w.classes.len())
+            .map(|row| format!("    {},\n", list(row)))
+            .collect::<String>(),
         list(&w.mean),
         list(&w.scale),
         scale,
