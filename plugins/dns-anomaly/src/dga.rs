@@ -681,7 +681,7 @@ mod tests {
     }
 
     #[test]
-    fn the_lexicon_stops_at_beginnings_no_word_has() {
+    fn labels_split_around_characters_no_word_covers() {
         let lexicon = Lexicon::new("glass glassy mountain");
         assert_eq!(lexicon.len(), 3);
         let mut words = Vec::new();

@@ -121,8 +121,8 @@ pub fn classes_of(samples: &[&Sample]) -> Vec<String> {
     if families.is_empty() {
         families.push("dga".into());
     }
-    // The model file allows so many; the rarest families beyond it share
-    // the last class.
+    // The model allows so many classes; families after the last one kept
+    // (alphabetically) share its class.
     families.truncate(MAX_CLASSES - 1);
     std::iter::once("benign".to_owned())
         .chain(families)
