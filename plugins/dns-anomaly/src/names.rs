@@ -106,6 +106,9 @@ impl Stats {
     /// Measures `text` (labels separated by dots).
     pub fn of(text: &[u8]) -> Self {
         let mut counts = [0u16; 256];
+        // The range of bytes seen, so that the entropy sum visits only it
+        // (in the same order, so to the same result).
+        let (mut lo, mut hi) = (u8::MAX, 0u8);
         let mut s = Stats::default();
         if text.is_empty() {
             return s;
@@ -125,6 +128,7 @@ impl Stats {
             lrun += 1;
             s.longest_label = s.longest_label.max(lrun);
             counts[usize::from(c)] = counts[usize::from(c)].saturating_add(1);
+            (lo, hi) = (lo.min(c), hi.max(c));
             if c.is_ascii_digit() {
                 digits += 1;
                 drun += 1;
@@ -159,7 +163,10 @@ impl Stats {
             vowels as f32 / letters as f32
         };
         let mut entropy = 0.0f32;
-        for &count in counts.iter().filter(|&&c| c > 0) {
+        for &count in counts[usize::from(lo)..=usize::from(hi)]
+            .iter()
+            .filter(|&&c| c > 0)
+        {
             let p = f32::from(count) / n;
             entropy -= p * p.log2();
             s.distinct += 1;
