@@ -304,8 +304,8 @@ const BIN_STEPS: [f32; DENSE.len()] = [
 /// likelihood, unseen trigrams.
 const CROSSED: [u8; 13] = [0, 1, 2, 3, 4, 5, 7, 10, 11, 12, 14, 15, 16];
 
-/// Dense features whose bins are also crossed with the suffix: length,
-/// digits, hyphens, word coverage, words, longest word, mean likelihood.
+/// Dense features whose bins are also crossed with the suffix: all but the
+/// number of labels and the suffix's length (the suffix is in the cross).
 const SUFFIX_CROSSED: [u8; 15] = [0, 1, 2, 3, 4, 5, 6, 7, 11, 12, 13, 14, 15, 16, 9];
 
 fn ngrams(
