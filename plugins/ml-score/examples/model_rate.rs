@@ -125,7 +125,7 @@ fn main() {
     let start = Instant::now();
     for batch in &batches {
         out.clear();
-        extractor.extract(batch, &mut windows, &mut out);
+        extractor.extract(batch, &mut windows, &mut Vec::new(), &mut out);
     }
     let extract_ns = start.elapsed().as_nanos() as f64 / flows as f64;
 

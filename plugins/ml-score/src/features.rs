@@ -8,7 +8,7 @@
 //! once to `f32`, so both sides agree to the last bit.
 
 use foldhash::HashMap;
-use kansoku_plugin::{Batch, ConnState, Direction, Flow, TextField, Timestamp};
+use kansoku_plugin::{Batch, ConnState, Direction, Flow, Kind, TextField, Timestamp};
 use serde::{Deserialize, Serialize};
 
 /// One feature of the catalogue. Names are the spec's (`snake_case`).
@@ -518,16 +518,25 @@ impl Extractor {
         self.features.len()
     }
 
-    /// Appends one row of features per flow of `batch` to `out`, counting
-    /// every flow in `windows` when a feature needs them.
-    pub fn extract(&self, batch: &Batch, windows: &mut Windows, out: &mut Vec<f32>) {
-        out.reserve(batch.len() * self.width());
+    /// Appends one row of features per connection of `batch` to `out`, and
+    /// its row in the batch to `rows`, counting every connection in
+    /// `windows` when a feature needs them. Application records (DNS, HTTP,
+    /// TLS…) describe a connection that has its own record, and carry no
+    /// byte or packet counts: models are trained on connections alone.
+    pub fn extract(
+        &self,
+        batch: &Batch,
+        windows: &mut Windows,
+        rows: &mut Vec<u32>,
+        out: &mut Vec<f32>,
+    ) {
         let service = if self.needs_service {
             batch.text(TextField::Service)
         } else {
             None
         };
-        for flow in batch.iter() {
+        for flow in batch.iter().filter(|f| f.kind() == Kind::Connection) {
+            rows.push(flow.row());
             let service = match &service {
                 Some(column) => column
                     .get_bytes(flow.row() as usize)

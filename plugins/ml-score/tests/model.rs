@@ -78,12 +78,7 @@ const EVE: &str = "tests/fixtures/onnx/test6-flows.json.gz";
 /// The flow events of the fixture, as the host maps EVE flows
 /// (host/src/ingest/eve.rs), in batches of `ROWS_PER_BATCH`.
 fn eve_batches() -> Vec<Batch> {
-    let mut text = String::new();
-    flate2::read::GzDecoder::new(&read(EVE)[..])
-        .read_to_string(&mut text)
-        .unwrap();
-    let lines: Vec<&str> = text.lines().collect();
-    lines
+    eve_lines()
         .chunks(ROWS_PER_BATCH)
         .map(|chunk| {
             let mut builder = BatchBuilder::new();
@@ -93,6 +88,15 @@ fn eve_batches() -> Vec<Batch> {
             builder.build()
         })
         .collect()
+}
+
+/// The lines of the fixture.
+fn eve_lines() -> Vec<String> {
+    let mut text = String::new();
+    flate2::read::GzDecoder::new(&read(EVE)[..])
+        .read_to_string(&mut text)
+        .unwrap();
+    text.lines().map(str::to_owned).collect()
 }
 
 fn eve_flow(builder: &mut BatchBuilder, e: &serde_json::Value) {
@@ -256,7 +260,7 @@ fn the_shipped_model_scores_every_flow_as_onnxruntime_does() {
     let mut windows = Windows::new(300_000_000, 200_000);
     let mut matrix = Vec::new();
     for batch in &batches {
-        extractor.extract(batch, &mut windows, &mut matrix);
+        extractor.extract(batch, &mut windows, &mut Vec::new(), &mut matrix);
     }
     let dir = tempfile::tempdir().unwrap();
     let csv = dir.path().join("features.csv");
@@ -566,4 +570,50 @@ fn the_shipped_threshold_reports_only_high_scores() {
     let everything = scores(&run(&mut all, &batches));
     let high = everything.values().filter(|s| **s >= threshold).count();
     assert!(reported.len() <= high);
+}
+
+#[test]
+fn only_connections_are_scored_and_findings_name_their_own_rows() {
+    let events: Vec<serde_json::Value> = eve_lines()
+        .iter()
+        .take(ROWS_PER_BATCH)
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect();
+    let mut builder = BatchBuilder::new();
+    for e in &events {
+        eve_flow(&mut builder, e);
+    }
+    let connections = builder.build();
+    let alone = scores(&[configured(&report_all(), FOREST).process(&connections)]);
+    assert_eq!(alone.len(), events.len());
+
+    // The same connections, each followed by a DNS record of its source:
+    // the records are not scored, and each finding names its connection.
+    let mut builder = BatchBuilder::new();
+    for (e, flow) in events.iter().zip(connections.iter()) {
+        eve_flow(&mut builder, e);
+        builder
+            .flow(flow.src(), 53_000, flow.dst(), 53)
+            .ts(micros(e["flow"]["start"].as_str().unwrap()))
+            .proto(17)
+            .dns("www.example.com", 1, Some(0));
+    }
+    let mixed = builder.build();
+    let findings = configured(&report_all(), FOREST).process(&mixed);
+    assert_eq!(findings.len(), events.len());
+    for finding in &findings {
+        let Subject::Row(row) = finding.subject else {
+            panic!("a model finding about an entity")
+        };
+        assert_eq!(row % 2, 0, "a DNS record was scored");
+        let score: f64 = finding
+            .evidence
+            .iter()
+            .find(|(k, _)| k == "score")
+            .unwrap()
+            .1
+            .parse()
+            .unwrap();
+        assert_eq!(score, alone[&(row as usize / 2)]);
+    }
 }

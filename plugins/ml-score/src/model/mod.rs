@@ -85,8 +85,10 @@ pub struct ModelSlot {
     runtime: Runtime,
     windows: Windows,
     baseline: Vec<f32>,
-    /// Feature matrix of the current batch, reused.
+    /// Feature matrix of the current batch's connections, reused.
     features: Vec<f32>,
+    /// Batch row of each row of `features`.
+    rows: Vec<u32>,
     /// Rows of the current batch at or above the threshold.
     flagged: Vec<(u32, f32)>,
     counters: Counters,
@@ -177,6 +179,7 @@ impl ModelSlot {
             windows,
             baseline,
             features: Vec::new(),
+            rows: Vec::new(),
             flagged: Vec::new(),
             counters,
         })
@@ -211,15 +214,16 @@ impl ModelSlot {
         &self.windows
     }
 
-    /// Scores the flows of a batch; reports those at or above the threshold,
-    /// within each source's limit.
+    /// Scores the connections of a batch; reports those at or above the
+    /// threshold, within each source's limit.
     pub fn process(&mut self, batch: &Batch) -> Vec<Finding> {
-        if batch.is_empty() {
+        self.features.clear();
+        self.rows.clear();
+        self.extractor
+            .extract(batch, &mut self.windows, &mut self.rows, &mut self.features);
+        if self.rows.is_empty() {
             return Vec::new();
         }
-        self.features.clear();
-        self.extractor
-            .extract(batch, &mut self.windows, &mut self.features);
         let threshold = self.spec.threshold;
         self.flagged.clear();
         match self.runtime.score(&self.features) {
@@ -245,7 +249,11 @@ impl ModelSlot {
         let flagged = std::mem::take(&mut self.flagged);
         let mut findings = Vec::new();
         for &(row, score) in &flagged {
-            let Some(flow) = batch.get(row as usize) else {
+            let Some(flow) = self
+                .rows
+                .get(row as usize)
+                .and_then(|&r| batch.get(r as usize))
+            else {
                 continue;
             };
             if !self.windows.allow_finding(
