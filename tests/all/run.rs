@@ -502,3 +502,135 @@ fn a_slow_stream_reaches_the_plugins_before_its_batch_fills() {
         assert_eq!(summary.flows_kept, 2);
     });
 }
+
+/// Runs a Python script of `scripts/model` with the workspace's venv
+/// (`make venv`), returning its standard output.
+fn model_script(args: &[&std::ffi::OsStr]) -> String {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let python = root.join(".venv/bin/python");
+    assert!(
+        python.exists(),
+        "{} is missing: run `make venv`",
+        python.display()
+    );
+    let output = std::process::Command::new(python)
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout).unwrap()
+}
+
+/// The EVE flow events of `path` in order of flow start, written to `dir`.
+///
+/// Suricata logs a flow when it ends, so a long flow comes after shorter
+/// ones that started later. The plugin drops a source's window once data
+/// time is a window past it (at `tick`); the training script keeps every
+/// window. In start order both count the same flows.
+fn sorted_by_start(path: &Path, dir: &Path) -> PathBuf {
+    let mut text = String::new();
+    std::io::Read::read_to_string(
+        &mut flate2::read::GzDecoder::new(std::fs::File::open(path).unwrap()),
+        &mut text,
+    )
+    .unwrap();
+    let mut lines: Vec<(String, &str)> = text
+        .lines()
+        .map(|line| {
+            let event: Value = serde_json::from_str(line).unwrap();
+            let start = event["flow"]["start"].as_str().unwrap().to_owned();
+            // One sensor, one UTC offset: the strings sort as the times.
+            assert!(start.ends_with("+0200"), "{start}");
+            (start, line)
+        })
+        .collect();
+    lines.sort_by(|a, b| a.0.cmp(&b.0));
+    let sorted = dir.join("flows-by-start.json");
+    let body: Vec<&str> = lines.iter().map(|(_, line)| *line).collect();
+    std::fs::write(&sorted, body.join("\n") + "\n").unwrap();
+    sorted
+}
+
+#[test]
+fn the_builtin_model_scores_flows_in_wasm_as_onnxruntime_does() {
+    // The shipped model inside the built-in Wasm plugin (tract with Wasm
+    // SIMD kernels), fed by the host's EVE ingest, against onnxruntime on
+    // the features the training script computes from the same lines.
+    let dir = tempfile::tempdir().unwrap();
+    let eve = sorted_by_start(&fixture("onnx/test6-flows.json.gz"), dir.path());
+    let mut spec = PluginSpec::builtin(builtin("ml-score").unwrap());
+    let model = spec
+        .rulesets
+        .iter_mut()
+        .find(|r| r.name == "model.toml")
+        .expect("ml-score ships model.toml");
+    let text = String::from_utf8(model.content.clone())
+        .unwrap()
+        .lines()
+        .map(|line| match line.split(" = ").next() {
+            Some("threshold") => "threshold = 0.0".to_owned(),
+            Some("findings_per_source") => "findings_per_source = 1000000".to_owned(),
+            _ => line.to_owned(),
+        })
+        .collect::<Vec<_>>()
+        .join("\n");
+    model.content = text.clone().into_bytes();
+    let spec_path = dir.path().join("model.toml");
+    std::fs::write(&spec_path, &text).unwrap();
+
+    let run = run(dir.path(), HONEYPOT, vec![spec], vec![eve.clone()]);
+    let mut scores = std::collections::BTreeMap::new();
+    for alert in run
+        .alerts
+        .iter()
+        .filter(|a| a["kansoku"]["rule_id"] == "model-flows")
+    {
+        let line = alert["kansoku"]["source"]["line"].as_u64().unwrap();
+        let score: f64 = alert["kansoku"]["evidence"]["score"]
+            .as_str()
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert!(scores.insert(line, score).is_none(), "line {line} twice");
+    }
+
+    let scripts = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/model");
+    let features = model_script(&[
+        scripts.join("features.py").as_os_str(),
+        "--eve".as_ref(),
+        eve.as_os_str(),
+        "--spec".as_ref(),
+        spec_path.as_os_str(),
+    ]);
+    let csv = dir.path().join("features.csv");
+    std::fs::write(&csv, features).unwrap();
+    let reference: Vec<f64> = model_script(&[
+        scripts.join("score.py").as_os_str(),
+        "--spec".as_ref(),
+        spec_path.as_os_str(),
+        "--model".as_ref(),
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("rulesets/ml-score/flows.onnx")
+            .as_os_str(),
+        csv.as_os_str(),
+    ])
+    .lines()
+    .map(|l| l.parse().unwrap())
+    .collect();
+
+    assert!(reference.len() >= 3000, "{} flows", reference.len());
+    assert_eq!(scores.len(), reference.len(), "every flow scored once");
+    for (i, expected) in reference.iter().enumerate() {
+        let line = i as u64 + 1;
+        let score = scores[&line];
+        // The evidence carries six decimals.
+        assert!(
+            (score - expected).abs() <= 1e-4,
+            "line {line}: plugin {score} onnxruntime {expected}"
+        );
+    }
+}

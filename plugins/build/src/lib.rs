@@ -73,6 +73,7 @@ pub fn build(workspace: &Path, packages: &[Package]) -> Result<Vec<Built>, Build
         workspace.join("plugins/sdk"),
         workspace.join("Cargo.lock"),
         workspace.join("Cargo.toml"),
+        workspace.join(".cargo/config.toml"),
     ]
     .iter()
     .chain(packages.iter().map(|p| &p.dir))
