@@ -8,7 +8,7 @@
 
 mod runtime;
 
-use kansoku_plugin::{Batch, ConfigError, Finding, Ruleset, Severity, Timestamp, warn};
+use kansoku_plugin::{Batch, ConfigError, Finding, Flow, Ruleset, Severity, Timestamp, warn};
 use serde::{Deserialize, Serialize};
 
 use crate::features::{Extractor, Feature, Windows, WindowsState, source_key};
@@ -246,25 +246,27 @@ impl ModelSlot {
             }
         }
         self.counters.flagged += self.flagged.len() as u64;
-        let flagged = std::mem::take(&mut self.flagged);
-        let mut findings = Vec::new();
-        for &(row, score) in &flagged {
-            let Some(flow) = self
-                .rows
-                .get(row as usize)
-                .and_then(|&r| batch.get(r as usize))
-            else {
-                continue;
+        let mut flagged = std::mem::take(&mut self.flagged);
+        flagged.retain(|&(row, _)| {
+            let Some(flow) = record(&self.rows, batch, row) else {
+                return false;
             };
-            if !self.windows.allow_finding(
+            let allowed = self.windows.allow_finding(
                 source_key(&flow),
                 flow.ts(),
                 self.spec.findings_per_source,
-            ) {
+            );
+            if !allowed {
                 self.counters.suppressed += 1;
-                continue;
             }
-            let top = self.top_features(row as usize, score);
+            allowed
+        });
+        let tops = self.top_features(&flagged);
+        let mut findings = Vec::with_capacity(flagged.len());
+        for (&(row, score), top) in flagged.iter().zip(tops) {
+            let Some(flow) = record(&self.rows, batch, row) else {
+                continue;
+            };
             findings.push(
                 Finding::new(
                     flow,
@@ -284,42 +286,49 @@ impl ModelSlot {
         findings
     }
 
-    /// The features whose replacement by their baseline value lowers the
-    /// row's score most, as `name=value (-drop)`. One extra model run per
-    /// finding, which the per-source limit keeps rare.
-    fn top_features(&mut self, row: usize, score: f32) -> String {
+    /// For each reported row, the features whose replacement by their
+    /// baseline value lowers its score most, as `name=value (-drop)`. One
+    /// extra model run per batch with findings, over every probe at once
+    /// (a run's fixed cost is larger than a few rows'); the per-source
+    /// limit keeps the rows few.
+    fn top_features(&mut self, reported: &[(u32, f32)]) -> Vec<String> {
         let width = self.extractor.width();
-        let Some(values) = self.features.get(row * width..(row + 1) * width) else {
-            return String::new();
-        };
-        let values = values.to_vec();
-        let mut probes = Vec::with_capacity(width * width);
-        for i in 0..width {
-            probes.extend_from_slice(&values);
-            probes[i * width + i] = self.baseline[i];
+        let mut probes = Vec::with_capacity(reported.len() * width * width);
+        for &(row, _) in reported {
+            let start = row as usize * width;
+            let Some(values) = self.features.get(start..start + width) else {
+                return vec![String::new(); reported.len()];
+            };
+            for i in 0..width {
+                let probe = probes.len();
+                probes.extend_from_slice(values);
+                probes[probe + i] = self.baseline[i];
+            }
         }
         let Ok(scores) = self.runtime.score(&probes) else {
-            return String::new();
+            return vec![String::new(); reported.len()];
         };
-        let mut drops: Vec<(usize, f32)> = scores
+        let features = self.extractor.features();
+        reported
             .iter()
-            .enumerate()
-            .map(|(i, s)| (i, score - s))
-            .filter(|(_, d)| *d > 0.0)
-            .collect();
-        drops.sort_by(|a, b| b.1.total_cmp(&a.1));
-        drops
-            .iter()
-            .take(TOP_FEATURES)
-            .map(|&(i, d)| {
-                format!(
-                    "{}={} (-{d:.3})",
-                    self.extractor.features()[i].name(),
-                    values[i]
-                )
+            .zip(scores.chunks(width))
+            .map(|(&(row, score), probe_scores)| {
+                let values = &self.features[row as usize * width..(row as usize + 1) * width];
+                let mut drops: Vec<(usize, f32)> = probe_scores
+                    .iter()
+                    .enumerate()
+                    .map(|(i, s)| (i, score - s))
+                    .filter(|(_, d)| *d > 0.0)
+                    .collect();
+                drops.sort_by(|a, b| b.1.total_cmp(&a.1));
+                drops
+                    .iter()
+                    .take(TOP_FEATURES)
+                    .map(|&(i, d)| format!("{}={} (-{d:.3})", features[i].name(), values[i]))
+                    .collect::<Vec<_>>()
+                    .join(", ")
             })
-            .collect::<Vec<_>>()
-            .join(", ")
+            .collect()
     }
 
     /// Expires feature windows.
@@ -341,6 +350,12 @@ impl ModelSlot {
         self.windows.restore(state.windows);
         self.counters = state.counters;
     }
+}
+
+/// The batch record of row `row` of the feature matrix, whose batch rows
+/// are `rows`.
+fn record<'b>(rows: &[u32], batch: &'b Batch, row: u32) -> Option<Flow<'b>> {
+    rows.get(row as usize).and_then(|&r| batch.get(r as usize))
 }
 
 /// Checks a spec on its own, before its model is read.
