@@ -600,20 +600,10 @@ fn only_connections_are_scored_and_findings_name_their_own_rows() {
     }
     let mixed = builder.build();
     let findings = configured(&report_all(), FOREST).process(&mixed);
-    assert_eq!(findings.len(), events.len());
-    for finding in &findings {
-        let Subject::Row(row) = finding.subject else {
-            panic!("a model finding about an entity")
-        };
+    let mixed_scores = scores(&[findings]);
+    assert_eq!(mixed_scores.len(), events.len());
+    for (row, score) in mixed_scores {
         assert_eq!(row % 2, 0, "a DNS record was scored");
-        let score: f64 = finding
-            .evidence
-            .iter()
-            .find(|(k, _)| k == "score")
-            .unwrap()
-            .1
-            .parse()
-            .unwrap();
-        assert_eq!(score, alone[&(row as usize / 2)]);
+        assert_eq!(score, alone[&(row / 2)]);
     }
 }
