@@ -23,6 +23,11 @@
 //! [output]
 //! alerts = "alerts.json"   # "-" for stdout
 //!
+//! [storage]               # absent: no partitions are written
+//! data_dir = "/srv/kansoku"  # <data_dir>/<table>/institution=…/date=…/
+//! key_registry = "/srv/kansoku/keys.sqlite"   # the default
+//! key_period_days = 7        # 7: ISO weeks
+//!
 //! [runtime]
 //! cache_dir = "/var/cache/kansoku"
 //! quarantine_after = 5
@@ -54,6 +59,7 @@ use crate::plugins::{
     BUILTIN, DEFAULT_CONFIGURE_DEADLINE, DEFAULT_DEADLINE, DEFAULT_FINDINGS_PER_ROW,
     DEFAULT_MEMORY_LIMIT, FailurePolicy, PluginLimits, PluginSpec, builtin,
 };
+use crate::storage::keys::PeriodLength;
 
 /// Default wait before a partly filled batch is sent on, so a slow stream
 /// still reaches the plugins promptly.
@@ -107,6 +113,7 @@ struct File {
     output: OutputFile,
     #[serde(default)]
     runtime: RuntimeFile,
+    storage: Option<StorageFile>,
     #[serde(default)]
     plugins: BTreeMap<String, PluginFile>,
 }
@@ -139,6 +146,14 @@ struct EnrichFile {
 #[serde(deny_unknown_fields)]
 struct OutputFile {
     alerts: Option<PathBuf>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct StorageFile {
+    data_dir: PathBuf,
+    key_registry: Option<PathBuf>,
+    key_period_days: Option<u32>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -235,6 +250,19 @@ pub struct Config {
     pub failure: FailurePolicy,
     /// Plugins to load, in order.
     pub plugins: Vec<PluginSpec>,
+    /// Where partitions and keys are kept; `None`: nothing is stored.
+    pub storage: Option<StorageConfig>,
+}
+
+/// Storage settings (`[storage]`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StorageConfig {
+    /// Root of the partitions.
+    pub data_dir: PathBuf,
+    /// The key registry (SQLite); `<data_dir>/keys.sqlite` by default.
+    pub key_registry: PathBuf,
+    /// Length of a key period.
+    pub key_period: PeriodLength,
 }
 
 impl Default for Config {
@@ -250,6 +278,7 @@ impl Default for Config {
             cache_dir: None,
             failure: FailurePolicy::default(),
             plugins: BUILTIN.iter().map(PluginSpec::builtin).collect(),
+            storage: None,
         }
     }
 }
@@ -352,6 +381,26 @@ impl Config {
             .unwrap_or(failure.max_quarantine)
             .max(failure.quarantine);
 
+        let storage = match &file.storage {
+            Some(storage) => {
+                let data_dir = resolve(&storage.data_dir);
+                let key_period = match storage.key_period_days {
+                    Some(days) => PeriodLength::days(days)
+                        .map_err(|e| invalid("storage.key_period_days", e.to_string()))?,
+                    None => PeriodLength::WEEK,
+                };
+                Some(StorageConfig {
+                    key_registry: storage
+                        .key_registry
+                        .as_deref()
+                        .map_or_else(|| data_dir.join("keys.sqlite"), resolve),
+                    data_dir,
+                    key_period,
+                })
+            }
+            None => None,
+        };
+
         let plugins = if file.plugins.is_empty() {
             Config::default().plugins
         } else {
@@ -390,6 +439,7 @@ impl Config {
             cache_dir: file.runtime.cache_dir.as_deref().map(resolve),
             failure,
             plugins,
+            storage,
         })
     }
 }

@@ -35,5 +35,6 @@ pub mod pipeline;
 pub mod plugins;
 pub mod scaffold;
 pub mod scope;
+pub mod storage;
 pub mod summary;
 pub mod triage;

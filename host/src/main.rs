@@ -13,6 +13,7 @@ use kansoku::config::{Config, InstitutionsSource, read_ruleset};
 use kansoku::ingest::{Format, InputPath};
 use kansoku::pipeline::Engine;
 use kansoku::plugins::{BUILTIN, LoadedPlugin, PluginSpec};
+use kansoku::storage::keys::KeyRegistry;
 use kansoku::summary::Summary;
 use kansoku::{demo, scaffold};
 
@@ -49,6 +50,29 @@ enum Command {
     /// Write and try plugins.
     #[command(subcommand)]
     Plugin(PluginCommand),
+    /// The institutions' period keys (wrapped; never the plaintext).
+    #[command(subcommand)]
+    Keys(KeysCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum KeysCommand {
+    /// List the period keys of the key registry: institution, period,
+    /// version, certificate fingerprint, KEK id, when made.
+    List {
+        /// Configuration file naming the registry (`[storage]`).
+        #[arg(short, long, value_name = "FILE", required_unless_present = "registry")]
+        config: Option<PathBuf>,
+        /// The registry file itself (overrides the configuration).
+        #[arg(long, value_name = "FILE")]
+        registry: Option<PathBuf>,
+        /// Only this institution's keys.
+        #[arg(long, value_name = "ID")]
+        institution: Option<String>,
+        /// Print JSON lines, wrapped keys included.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -167,6 +191,17 @@ fn dispatch(command: Option<Command>) -> Result<ExitCode> {
             format,
             grant,
         }) => plugin_test(&plugin, &rules, inputs, institutions, format, &grant),
+        Command::Keys(KeysCommand::List {
+            config,
+            registry,
+            institution,
+            json,
+        }) => keys_list(
+            config.as_deref(),
+            registry.as_deref(),
+            institution.as_deref(),
+            json,
+        ),
         Command::Plugin(PluginCommand::List) => {
             for builtin in BUILTIN {
                 println!(
@@ -251,6 +286,77 @@ fn report(summary: &Summary, json: Option<&Path>, alerts: Option<&Path>) -> Resu
             .with_context(|| format!("cannot write {}", path.display()))?;
     }
     Ok(())
+}
+
+fn keys_list(
+    config: Option<&Path>,
+    registry: Option<&Path>,
+    institution: Option<&str>,
+    json: bool,
+) -> Result<ExitCode> {
+    let path = match (registry, config) {
+        (Some(path), _) => path.to_owned(),
+        (None, Some(config)) => {
+            let config = Config::load(config)?;
+            let Some(storage) = config.storage else {
+                bail!(
+                    "{}: no [storage] section, so no key registry",
+                    config.origin
+                );
+            };
+            storage.key_registry
+        }
+        (None, None) => bail!("give --config or --registry"),
+    };
+    if !path.exists() {
+        bail!(
+            "{}: no key registry here (none is made before the first stored data)",
+            path.display()
+        );
+    }
+    let registry = KeyRegistry::open(&path)?;
+    let records = registry.list(institution)?;
+    let mut out = std::io::stdout().lock();
+    if json {
+        for r in &records {
+            let line = serde_json::json!({
+                "institution": r.institution,
+                "period": r.period,
+                "period_start": r.period_start,
+                "period_days": r.period_days,
+                "version": r.version,
+                "kek_id": r.kek_id,
+                "certificate_fingerprint": r.certificate_fingerprint,
+                "wrapped_kek": r.wrapped_kek,
+                "created": r.created,
+            });
+            writeln!(out, "{line}")?;
+        }
+    } else {
+        writeln!(
+            out,
+            "{:<16} {:<16} {:>7}  {:<24} {:<16}  created",
+            "institution", "period", "version", "kek id", "certificate"
+        )?;
+        for r in &records {
+            writeln!(
+                out,
+                "{:<16} {:<16} {:>7}  {:<24} {:<16}  {}",
+                r.institution,
+                r.period,
+                r.version,
+                r.kek_id,
+                r.certificate_fingerprint
+                    .get(..16)
+                    .unwrap_or(&r.certificate_fingerprint),
+                r.created
+            )?;
+        }
+        if records.is_empty() {
+            writeln!(out, "(no keys)")?;
+        }
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 fn validate(path: Option<&Path>) -> Result<ExitCode> {

@@ -1,0 +1,9 @@
+//! Storage of detection data (R3–R6): Parquet partitions whose sensitive
+//! columns only the owning institution can decrypt.
+//!
+//! - [`keys`]: the institutions' period keys (R4): generated per
+//!   institution and period, wrapped under the institution's certificate,
+//!   recorded in the key registry, held in memory only while their period
+//!   lasts.
+
+pub mod keys;
