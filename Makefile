@@ -20,13 +20,15 @@ test: toolchain venv
 toolchain:
 	rustup target add wasm32-wasip2
 
-# Python for the ml-score model scripts; its tests compare the plugin's
-# scores with onnxruntime's (scripts/model/README.md).
+# Python for the ml-score model scripts (their tests compare the plugin's
+# scores with onnxruntime's, scripts/model/README.md) and for the
+# institution-side client (clients/python/README.md), which the storage
+# tests use to unwrap keys as an institution does.
 venv: .venv/bin/python
 
-.venv/bin/python: scripts/model/requirements.txt
+.venv/bin/python: scripts/model/requirements.txt clients/python/requirements.txt
 	python3 -m venv .venv
-	.venv/bin/pip install -r scripts/model/requirements.txt
+	.venv/bin/pip install -r scripts/model/requirements.txt -r clients/python/requirements.txt
 	touch .venv/bin/python
 
 lint: toolchain

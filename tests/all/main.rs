@@ -3,6 +3,7 @@
 // Test helpers fail the test by panicking; that is their job.
 #![allow(clippy::unwrap_used, reason = "test helpers panic to fail the test")]
 
+mod keys;
 mod run;
 mod sandbox;
 mod swap;

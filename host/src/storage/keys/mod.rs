@@ -16,12 +16,14 @@
 
 mod certificate;
 mod kek;
+mod material;
 mod period;
 mod registry;
 mod ring;
 
 pub use certificate::InstitutionCertificate;
 pub use kek::Kek;
+pub use material::{KMS_INSTANCE_URL, KeyMaterial};
 pub use period::{Period, PeriodLength};
 pub use registry::{KeyRecord, KeyRegistry};
 pub use ring::{KeyRing, PeriodKey};
