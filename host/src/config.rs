@@ -27,6 +27,7 @@
 //! data_dir = "/srv/kansoku"  # <data_dir>/<table>/institution=…/date=…/
 //! key_registry = "/srv/kansoku/keys.sqlite"   # the default
 //! key_period_days = 7        # 7: ISO weeks
+//! retention_months = 3       # R6; institutions may set their own
 //!
 //! [runtime]
 //! cache_dir = "/var/cache/kansoku"
@@ -55,11 +56,14 @@ use crate::batch::DEFAULT_BATCH_ROWS;
 use crate::contract::Ruleset;
 use crate::flow::TextField;
 use crate::ingest::{DEFAULT_MAX_LINE_BYTES, Format};
+use crate::pipeline::BUNDLED_INSTITUTIONS;
 use crate::plugins::{
     BUILTIN, DEFAULT_CONFIGURE_DEADLINE, DEFAULT_DEADLINE, DEFAULT_FINDINGS_PER_ROW,
     DEFAULT_MEMORY_LIMIT, FailurePolicy, PluginLimits, PluginSpec, builtin,
 };
+use crate::scope::{Institutions, ScopeError};
 use crate::storage::keys::PeriodLength;
+use crate::storage::retention::DEFAULT_RETENTION_MONTHS;
 
 /// Default wait before a partly filled batch is sent on, so a slow stream
 /// still reaches the plugins promptly.
@@ -154,6 +158,7 @@ struct StorageFile {
     data_dir: PathBuf,
     key_registry: Option<PathBuf>,
     key_period_days: Option<u32>,
+    retention_months: Option<u32>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -197,6 +202,20 @@ pub enum InstitutionsSource {
     Bundled,
     /// A file.
     File(PathBuf),
+}
+
+impl InstitutionsSource {
+    /// Reads the institutions.
+    ///
+    /// # Errors
+    ///
+    /// When the file cannot be read or is invalid; the error names where.
+    pub fn load(&self) -> Result<Institutions, ScopeError> {
+        match self {
+            Self::Bundled => Institutions::parse(BUNDLED_INSTITUTIONS, "data/institutions.toml"),
+            Self::File(path) => Institutions::load(path),
+        }
+    }
 }
 
 /// Most parse threads a run may ask for.
@@ -263,6 +282,9 @@ pub struct StorageConfig {
     pub key_registry: PathBuf,
     /// Length of a key period.
     pub key_period: PeriodLength,
+    /// Months detection data is kept, for institutions without their own
+    /// `retention_months` (R6).
+    pub retention_months: u32,
 }
 
 impl Default for Config {
@@ -396,6 +418,7 @@ impl Config {
                         .map_or_else(|| data_dir.join("keys.sqlite"), resolve),
                     data_dir,
                     key_period,
+                    retention_months: storage.retention_months.unwrap_or(DEFAULT_RETENTION_MONTHS),
                 })
             }
             None => None,
@@ -620,6 +643,34 @@ enabled = false
         assert_eq!(mine.limits.deadline, Duration::from_millis(250));
         assert!(mine.grants.contains(&TextField::MailFrom));
         assert_eq!(mine.code.to_string(), "/etc/kansoku/mine.wasm");
+    }
+
+    #[test]
+    fn storage_is_off_unless_configured_and_defaults_sensibly() {
+        assert_eq!(parse("").unwrap().storage, None);
+        let storage = parse("[storage]\ndata_dir = \"data\"\n")
+            .unwrap()
+            .storage
+            .unwrap();
+        assert_eq!(storage.data_dir, Path::new("/etc/kansoku/data"));
+        assert_eq!(
+            storage.key_registry,
+            Path::new("/etc/kansoku/data/keys.sqlite")
+        );
+        assert_eq!(storage.key_period, PeriodLength::WEEK);
+        assert_eq!(storage.retention_months, 3);
+        let storage = parse(
+            "[storage]\ndata_dir = \"/srv/k\"\nkey_registry = \"keys.db\"\nkey_period_days = 1\nretention_months = 6\n",
+        )
+        .unwrap()
+        .storage
+        .unwrap();
+        assert_eq!(storage.key_registry, Path::new("/etc/kansoku/keys.db"));
+        assert_eq!(storage.key_period.in_days(), 1);
+        assert_eq!(storage.retention_months, 6);
+        let e = parse("[storage]\ndata_dir = \"d\"\nkey_period_days = 0\n").unwrap_err();
+        assert!(e.to_string().contains("storage.key_period_days"), "{e}");
+        assert!(parse("[storage]\n").is_err(), "data_dir is required");
     }
 
     #[test]

@@ -14,6 +14,7 @@ use kansoku::ingest::{Format, InputPath};
 use kansoku::pipeline::Engine;
 use kansoku::plugins::{BUILTIN, LoadedPlugin, PluginSpec};
 use kansoku::storage::keys::KeyRegistry;
+use kansoku::storage::retention::{self, RetentionPolicy};
 use kansoku::summary::Summary;
 use kansoku::{demo, scaffold};
 
@@ -53,6 +54,19 @@ enum Command {
     /// The institutions' period keys (wrapped; never the plaintext).
     #[command(subcommand)]
     Keys(KeysCommand),
+    /// Delete date partitions past their retention (R6): the first day of
+    /// the month after collection plus the institution's retention months.
+    Retention {
+        /// Configuration file with a `[storage]` section.
+        #[arg(short, long, value_name = "FILE")]
+        config: PathBuf,
+        /// List what would be deleted; delete nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Judge as of this date (YYYY-MM-DD) instead of today (UTC).
+        #[arg(long, value_name = "DATE")]
+        as_of: Option<jiff::civil::Date>,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -202,6 +216,11 @@ fn dispatch(command: Option<Command>) -> Result<ExitCode> {
             institution.as_deref(),
             json,
         ),
+        Command::Retention {
+            config,
+            dry_run,
+            as_of,
+        } => retention(&config, dry_run, as_of),
         Command::Plugin(PluginCommand::List) => {
             for builtin in BUILTIN {
                 println!(
@@ -356,6 +375,46 @@ fn keys_list(
             writeln!(out, "(no keys)")?;
         }
     }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn retention(config: &Path, dry_run: bool, as_of: Option<jiff::civil::Date>) -> Result<ExitCode> {
+    let config = Config::load(config)?;
+    let Some(storage) = &config.storage else {
+        bail!(
+            "{}: no [storage] section: nothing is stored, so nothing expires",
+            config.origin
+        );
+    };
+    let institutions = config.institutions.load()?;
+    let policy = RetentionPolicy {
+        default_months: storage.retention_months,
+        months: institutions
+            .iter()
+            .filter_map(|i| Some((i.id.clone(), i.retention_months?)))
+            .collect(),
+    };
+    let today = as_of.unwrap_or_else(|| {
+        jiff::Timestamp::now()
+            .to_zoned(jiff::tz::TimeZone::UTC)
+            .date()
+    });
+    let report = retention::apply(&storage.data_dir, &policy, today, dry_run)?;
+    let verb = if dry_run { "due" } else { "deleted" };
+    for (partition, due) in &report.expired {
+        println!("{verb}: {} (since {due})", partition.path.display());
+    }
+    println!(
+        "{}: {} date partitions {verb}, {} kept, as of {today}{}",
+        storage.data_dir.display(),
+        report.expired.len(),
+        report.kept,
+        if dry_run {
+            " (dry run: nothing deleted)"
+        } else {
+            ""
+        }
+    );
     Ok(ExitCode::SUCCESS)
 }
 

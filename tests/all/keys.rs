@@ -21,7 +21,11 @@ fn key_fixture(name: &str) -> PathBuf {
 
 fn unwrap_with(private_key: &str, material: &Path) -> Output {
     let python = root().join(".venv/bin/python");
-    assert!(python.exists(), "{} is missing: run `make venv`", python.display());
+    assert!(
+        python.exists(),
+        "{} is missing: run `make venv`",
+        python.display()
+    );
     Command::new(python)
         .arg(root().join("clients/python/kansoku_keys.py"))
         .arg("--private-key")
@@ -53,7 +57,11 @@ fn the_institution_unwraps_its_data_keys_with_its_private_key_and_no_other_can()
     std::fs::write(&path, footer.to_json()).unwrap();
 
     let own = unwrap_with("alpha.key", &path);
-    assert!(own.status.success(), "{}", String::from_utf8_lossy(&own.stderr));
+    assert!(
+        own.status.success(),
+        "{}",
+        String::from_utf8_lossy(&own.stderr)
+    );
     let hex: String = dek.iter().map(|b| format!("{b:02x}")).collect();
     assert_eq!(String::from_utf8_lossy(&own.stdout).trim(), hex);
 

@@ -33,7 +33,7 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::{Receiver, Sender, bounded, unbounded};
 
 use crate::batch::FlowBatch;
-use crate::config::{Config, InstitutionsSource};
+use crate::config::Config;
 use crate::enrich::{CountryCache, CountryDb, EnrichError};
 use crate::flow::Micros;
 use crate::ingest::{InputPath, SourceReader};
@@ -106,12 +106,7 @@ impl Engine {
     ///
     /// When any of them is unusable; the error names which and why.
     pub fn prepare(config: Config) -> Result<Self, SetupError> {
-        let institutions = match &config.institutions {
-            InstitutionsSource::Bundled => {
-                Institutions::parse(BUNDLED_INSTITUTIONS, "data/institutions.toml")?
-            }
-            InstitutionsSource::File(path) => Institutions::load(path)?,
-        };
+        let institutions = config.institutions.load()?;
         let scope = Scope::new(&institutions, &config.exclude);
         let countries = match &config.country_db {
             Some(path) => Some(Arc::new(CountryDb::open(path)?)),

@@ -5,5 +5,7 @@
 //!   institution and period, wrapped under the institution's certificate,
 //!   recorded in the key registry, held in memory only while their period
 //!   lasts.
+//! - [`retention`]: date partitions deleted once past their retention (R6).
 
 pub mod keys;
+pub mod retention;
