@@ -6,6 +6,7 @@
 mod keys;
 mod run;
 mod sandbox;
+mod storage;
 mod swap;
 
 use std::net::IpAddr;

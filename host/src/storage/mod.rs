@@ -5,7 +5,10 @@
 //!   institution and period, wrapped under the institution's certificate,
 //!   recorded in the key registry, held in memory only while their period
 //!   lasts.
+//! - [`parquet`]: one file, its sensitive columns encrypted for the
+//!   owning institution (Parquet Modular Encryption, PKMT1 key material).
 //! - [`retention`]: date partitions deleted once past their retention (R6).
 
 pub mod keys;
+pub mod parquet;
 pub mod retention;
