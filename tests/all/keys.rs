@@ -5,8 +5,9 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 
+use crate::venv_python;
 use kansoku::storage::keys::{
     InstitutionCertificate, KeyMaterial, KeyRegistry, KeyRing, PeriodLength,
 };
@@ -20,13 +21,7 @@ fn key_fixture(name: &str) -> PathBuf {
 }
 
 fn unwrap_with(private_key: &str, material: &Path) -> Output {
-    let python = root().join(".venv/bin/python");
-    assert!(
-        python.exists(),
-        "{} is missing: run `make venv`",
-        python.display()
-    );
-    Command::new(python)
+    venv_python()
         .arg(root().join("clients/python/kansoku_keys.py"))
         .arg("--private-key")
         .arg(key_fixture(private_key))

@@ -49,3 +49,17 @@ pub(crate) fn placed(direction: Direction, line: u64) -> Placement {
 pub(crate) fn ip(s: &str) -> IpAddr {
     s.parse().expect("a valid address literal")
 }
+
+/// The workspace's Python (`make venv`), with `clients/python` importable.
+pub(crate) fn venv_python() -> std::process::Command {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let python = root.join(".venv/bin/python");
+    assert!(
+        python.exists(),
+        "{} is missing: run `make venv`",
+        python.display()
+    );
+    let mut command = std::process::Command::new(python);
+    command.env("PYTHONPATH", root.join("clients/python"));
+    command
+}

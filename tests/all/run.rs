@@ -503,20 +503,10 @@ fn a_slow_stream_reaches_the_plugins_before_its_batch_fills() {
     });
 }
 
-/// Runs a Python script of `scripts/model` with the workspace's venv
-/// (`make venv`), returning its standard output.
+/// Runs a Python script of `scripts/model` with the workspace's venv,
+/// returning its standard output.
 fn model_script(args: &[&std::ffi::OsStr]) -> String {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let python = root.join(".venv/bin/python");
-    assert!(
-        python.exists(),
-        "{} is missing: run `make venv`",
-        python.display()
-    );
-    let output = std::process::Command::new(python)
-        .args(args)
-        .output()
-        .unwrap();
+    let output = crate::venv_python().args(args).output().unwrap();
     assert!(
         output.status.success(),
         "{args:?}: {}",

@@ -4,7 +4,7 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 use std::sync::Arc;
 
 use arrow_array::{RecordBatch, StringArray, TimestampMicrosecondArray, UInt64Array};
@@ -12,19 +12,14 @@ use arrow_schema::{DataType, Field, Schema, TimeUnit};
 use kansoku::storage::keys::{InstitutionCertificate, KeyRegistry, KeyRing, PeriodLength};
 use kansoku::storage::parquet::{FileSpec, write};
 
+use crate::venv_python;
+
 fn root() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
 }
 
 fn python(code: &str, args: &[&Path]) -> Output {
-    let python = root().join(".venv/bin/python");
-    assert!(
-        python.exists(),
-        "{} is missing: run `make venv`",
-        python.display()
-    );
-    Command::new(python)
-        .env("PYTHONPATH", root().join("clients/python"))
+    venv_python()
         .arg("-c")
         .arg(code)
         .args(args)
