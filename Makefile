@@ -23,12 +23,13 @@ toolchain:
 # Python for the ml-score model scripts (their tests compare the plugin's
 # scores with onnxruntime's, scripts/model/README.md) and for the
 # institution-side client (clients/python/README.md), which the storage
-# tests use to unwrap keys as an institution does.
+# tests use to unwrap keys as an institution does; DuckDB, which the storage
+# tests read the partitions with (tests/requirements.txt).
 venv: .venv/bin/python
 
-.venv/bin/python: scripts/model/requirements.txt clients/python/requirements.txt
+.venv/bin/python: scripts/model/requirements.txt clients/python/requirements.txt tests/requirements.txt
 	python3 -m venv .venv
-	.venv/bin/pip install -r scripts/model/requirements.txt -r clients/python/requirements.txt
+	.venv/bin/pip install -r scripts/model/requirements.txt -r clients/python/requirements.txt -r tests/requirements.txt
 	touch .venv/bin/python
 
 lint: toolchain

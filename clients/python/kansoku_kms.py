@@ -54,10 +54,15 @@ def _configs(private_key_path: str):
     return factory, kms, decryption
 
 
+def decryption_properties(private_key_path: str):
+    """File decryption properties for `pq.ParquetFile`, with this key."""
+    factory, kms, decryption = _configs(private_key_path)
+    return factory.file_decryption_properties(kms, decryption)
+
+
 def read_table(path: str, private_key_path: str, columns=None):
     """One file, decrypted."""
-    factory, kms, decryption = _configs(private_key_path)
-    properties = factory.file_decryption_properties(kms, decryption)
+    properties = decryption_properties(private_key_path)
     return pq.ParquetFile(path, decryption_properties=properties).read(columns=columns)
 
 

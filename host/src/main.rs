@@ -9,10 +9,12 @@ use anyhow::{Context, Result, bail};
 use clap::{Args, Parser, Subcommand};
 use tracing_subscriber::EnvFilter;
 
-use kansoku::config::{Config, InstitutionsSource, read_ruleset};
+use kansoku::config::{Config, InstitutionsSource, StorageConfig, read_ruleset};
 use kansoku::ingest::{Format, InputPath};
 use kansoku::pipeline::Engine;
 use kansoku::plugins::{BUILTIN, LoadedPlugin, PluginSpec};
+use kansoku::storage::Table;
+use kansoku::storage::consent::{Consent, Filter, Scope as ConsentScope, load_private_key};
 use kansoku::storage::keys::KeyRegistry;
 use kansoku::storage::retention::{self, RetentionPolicy};
 use kansoku::summary::Summary;
@@ -54,6 +56,10 @@ enum Command {
     /// The institutions' period keys (wrapped; never the plaintext).
     #[command(subcommand)]
     Keys(KeysCommand),
+    /// Decryption by consent (R5): a request (who, what, why), the
+    /// institution's decision, and the logged viewing.
+    #[command(subcommand)]
+    Decrypt(DecryptCommand),
     /// Delete date partitions past their retention (R6): the first day of
     /// the month after collection plus the institution's retention months.
     Retention {
@@ -87,6 +93,95 @@ enum KeysCommand {
         #[arg(long)]
         json: bool,
     },
+}
+
+#[derive(Debug, Subcommand)]
+enum DecryptCommand {
+    /// Ask to see an institution's encrypted columns; prints the request id.
+    Request {
+        /// Configuration file with a `[storage]` section.
+        #[arg(short, long, value_name = "FILE")]
+        config: PathBuf,
+        /// Whose data.
+        #[arg(long, value_name = "ID")]
+        institution: String,
+        /// Which table: flows or alerts.
+        #[arg(long, value_name = "TABLE", value_parser = parse_table)]
+        table: Table,
+        /// First date (YYYY-MM-DD, UTC), inclusive.
+        #[arg(long, value_name = "DATE")]
+        from: jiff::civil::Date,
+        /// Last date, inclusive.
+        #[arg(long, value_name = "DATE")]
+        to: jiff::civil::Date,
+        /// Only rows where COLUMN has VALUE (as `show` prints it); repeat
+        /// for several conditions, all of which must hold.
+        #[arg(long, value_name = "COLUMN=VALUE")]
+        filter: Vec<Filter>,
+        /// Why: the institution decides on it.
+        #[arg(long)]
+        reason: String,
+        /// Who asks (default: $USER).
+        #[arg(long = "as", value_name = "NAME")]
+        actor: Option<String>,
+    },
+    /// Approve a request (the institution): unwraps the period keys of the
+    /// request's files with the private key, locally, and releases only
+    /// those keys. The private key is neither sent nor stored.
+    Approve {
+        /// The request.
+        id: i64,
+        /// The institution's private key (PEM).
+        #[arg(long, value_name = "FILE")]
+        private_key: PathBuf,
+        /// Configuration file with a `[storage]` section.
+        #[arg(short, long, value_name = "FILE")]
+        config: PathBuf,
+        /// Who decides (default: $USER).
+        #[arg(long = "as", value_name = "NAME")]
+        actor: Option<String>,
+    },
+    /// Refuse a request (the institution): nothing of it is ever decrypted.
+    Refuse {
+        /// The request.
+        id: i64,
+        /// Configuration file with a `[storage]` section.
+        #[arg(short, long, value_name = "FILE")]
+        config: PathBuf,
+        /// Who decides (default: $USER).
+        #[arg(long = "as", value_name = "NAME")]
+        actor: Option<String>,
+    },
+    /// Print the decrypted rows of an approved request, as JSON lines. The
+    /// viewing is logged.
+    Show {
+        /// The request.
+        id: i64,
+        /// Configuration file with a `[storage]` section.
+        #[arg(short, long, value_name = "FILE")]
+        config: PathBuf,
+        /// Who views (default: $USER).
+        #[arg(long = "as", value_name = "NAME")]
+        actor: Option<String>,
+    },
+    /// List the requests and where they stand.
+    List {
+        /// Configuration file with a `[storage]` section.
+        #[arg(short, long, value_name = "FILE")]
+        config: PathBuf,
+    },
+    /// The log of every step (of one request when given), as JSON lines.
+    Log {
+        /// Only this request.
+        id: Option<i64>,
+        /// Configuration file with a `[storage]` section.
+        #[arg(short, long, value_name = "FILE")]
+        config: PathBuf,
+    },
+}
+
+fn parse_table(name: &str) -> Result<Table, String> {
+    Table::from_name(name).ok_or_else(|| format!("{name:?}: the tables are flows and alerts"))
 }
 
 #[derive(Debug, Args)]
@@ -216,6 +311,7 @@ fn dispatch(command: Option<Command>) -> Result<ExitCode> {
             institution.as_deref(),
             json,
         ),
+        Command::Decrypt(command) => decrypt(command),
         Command::Retention {
             config,
             dry_run,
@@ -373,6 +469,112 @@ fn keys_list(
         }
         if records.is_empty() {
             writeln!(out, "(no keys)")?;
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The configuration at `path` and its storage section.
+fn storage_config(path: &Path) -> Result<(Config, StorageConfig)> {
+    let config = Config::load(path)?;
+    let Some(storage) = config.storage.clone() else {
+        bail!(
+            "{}: no [storage] section: nothing is stored, so there are no keys or requests",
+            config.origin
+        );
+    };
+    Ok((config, storage))
+}
+
+fn actor(name: Option<String>) -> String {
+    name.or_else(|| std::env::var("USER").ok())
+        .filter(|n| !n.is_empty())
+        .unwrap_or_else(|| "unknown".into())
+}
+
+fn decrypt(command: DecryptCommand) -> Result<ExitCode> {
+    let config_path = match &command {
+        DecryptCommand::Request { config, .. }
+        | DecryptCommand::Approve { config, .. }
+        | DecryptCommand::Refuse { config, .. }
+        | DecryptCommand::Show { config, .. }
+        | DecryptCommand::List { config }
+        | DecryptCommand::Log { config, .. } => config.clone(),
+    };
+    let (_, storage) = storage_config(&config_path)?;
+    let registry = KeyRegistry::open(&storage.key_registry)?;
+    let consent = Consent::open(&registry)?;
+    let mut out = std::io::stdout().lock();
+    match command {
+        DecryptCommand::Request {
+            institution,
+            table,
+            from,
+            to,
+            filter,
+            reason,
+            actor: who,
+            ..
+        } => {
+            let scope = ConsentScope {
+                institution,
+                table,
+                from,
+                to,
+                filters: filter,
+            };
+            let id = consent.request(&actor(who), &scope, &reason)?;
+            writeln!(out, "{id}")?;
+            eprintln!(
+                "request {id} recorded: {} of {} from {} to {}; the institution decides with                  `kansoku decrypt approve {id} --private-key …` or `kansoku decrypt refuse {id}`",
+                scope.table, scope.institution, scope.from, scope.to
+            );
+        }
+        DecryptCommand::Approve {
+            id,
+            private_key,
+            actor: who,
+            ..
+        } => {
+            let key = load_private_key(&private_key)?;
+            let released = consent.approve(id, &actor(who), &key)?;
+            eprintln!("request {id} approved: {released} period keys released");
+        }
+        DecryptCommand::Refuse { id, actor: who, .. } => {
+            consent.refuse(id, &actor(who))?;
+            eprintln!("request {id} refused: nothing of it will be decrypted");
+        }
+        DecryptCommand::Show { id, actor: who, .. } => {
+            let rows = consent.show(id, &actor(who), &storage.data_dir)?;
+            for row in &rows {
+                writeln!(out, "{}", serde_json::Value::Object(row.clone()))?;
+            }
+            eprintln!("request {id}: {} rows (this viewing is logged)", rows.len());
+        }
+        DecryptCommand::List { .. } => {
+            writeln!(
+                out,
+                "{:>4}  {:<9} {:<14} {:<7} {:<23} {:<12} reason",
+                "id", "status", "institution", "table", "dates", "requester"
+            )?;
+            for r in consent.list()? {
+                writeln!(
+                    out,
+                    "{:>4}  {:<9} {:<14} {:<7} {:<23} {:<12} {}",
+                    r.id,
+                    r.status.to_string(),
+                    r.scope.institution,
+                    r.scope.table.name(),
+                    format!("{}..{}", r.scope.from, r.scope.to),
+                    r.requester,
+                    r.reason
+                )?;
+            }
+        }
+        DecryptCommand::Log { id, .. } => {
+            for entry in consent.history(id)? {
+                writeln!(out, "{}", serde_json::to_string(&entry)?)?;
+            }
         }
     }
     Ok(ExitCode::SUCCESS)

@@ -91,6 +91,8 @@ pub struct Summary {
     pub plugins: Vec<PluginSummary>,
     /// Alerts written, by plugin (engine alerts under `engine`).
     pub alerts: BTreeMap<String, u64>,
+    /// Rows and files stored, by table; empty when storage is off.
+    pub stored: BTreeMap<&'static str, crate::storage::StoredCounts>,
     /// Wall-clock time of the run.
     #[serde(with = "humantime_serde")]
     pub elapsed: Duration,
@@ -195,6 +197,13 @@ impl fmt::Display for Summary {
         }
         if let Some(engine) = self.alerts.get("engine") {
             writeln!(f, "  engine alerts: {engine}")?;
+        }
+        for (table, counts) in &self.stored {
+            writeln!(
+                f,
+                "  stored {table}: {} rows in {} files",
+                counts.rows, counts.files
+            )?;
         }
         write!(f, "  alerts written: {}", self.alert_count())
     }

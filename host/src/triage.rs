@@ -47,6 +47,9 @@ pub struct Origin<'a> {
 pub struct Alert {
     /// Time of the flow (or the entity's last sighting), EVE style.
     pub timestamp: String,
+    /// The same time, for storage.
+    #[serde(skip)]
+    pub ts: Micros,
     /// The sensor's flow id, when known.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub flow_id: Option<u64>,
@@ -67,6 +70,9 @@ pub struct Alert {
     /// Protocol, as EVE spells it.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub proto: Option<String>,
+    /// The protocol number, for storage.
+    #[serde(skip)]
+    pub proto_number: Option<u8>,
     /// Application protocol of the flow, when known.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub app_proto: Option<String>,
@@ -79,6 +85,9 @@ pub struct Alert {
     /// Owner of the flow; absent for engine alerts.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub institution: Option<InstitutionRef>,
+    /// Its index, for storage.
+    #[serde(skip)]
+    pub institution_index: Option<u16>,
     /// Direction seen from the institution.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub direction: Option<&'static str>,
@@ -100,6 +109,7 @@ impl Alert {
         let (gid, signature_id) = signature_id(origin.plugin, rule_id);
         Self {
             timestamp: String::new(),
+            ts: 0,
             flow_id: None,
             event_type: "alert",
             src_ip: None,
@@ -107,6 +117,7 @@ impl Alert {
             dest_ip: None,
             dest_port: None,
             proto: None,
+            proto_number: None,
             app_proto: None,
             alert: AlertBody {
                 action: "allowed",
@@ -119,6 +130,7 @@ impl Alert {
             },
             metadata: Map::new(),
             institution: None,
+            institution_index: None,
             direction: None,
             kansoku: KansokuFields {
                 plugin: origin.plugin.to_owned(),
@@ -132,6 +144,18 @@ impl Alert {
                 peer_institution: None,
             },
         }
+    }
+}
+
+impl Alert {
+    fn set_time(&mut self, ts: Micros) {
+        self.ts = ts;
+        self.timestamp = eve_timestamp(ts);
+    }
+
+    fn set_proto(&mut self, number: Option<u8>) {
+        self.proto_number = number;
+        self.proto = number.map(|n| proto_name(n).into_owned());
     }
 }
 
@@ -257,6 +281,12 @@ impl<'a> Triage<'a> {
         }
     }
 
+    /// Gives `alert` to institution `index`.
+    fn place(&self, alert: &mut Alert, index: u16) {
+        alert.institution = self.institution(index);
+        alert.institution_index = alert.institution.is_some().then_some(index);
+    }
+
     fn institution(&self, index: u16) -> Option<InstitutionRef> {
         (index != NO_INSTITUTION)
             .then(|| self.institutions.get(index))
@@ -301,14 +331,14 @@ impl<'a> Triage<'a> {
                 } else {
                     (entity.last_seen, entity.first_seen)
                 };
-                alert.timestamp = eve_timestamp(last);
+                alert.set_time(last);
                 let src = entity.src.ip();
                 let dst = entity.dst.as_ref().map(|a| a.ip());
                 alert.src_ip = Some(src);
                 alert.dest_ip = dst;
                 alert.dest_port = entity.dst_port;
-                alert.proto = (entity.proto != 0).then(|| proto_name(entity.proto).into_owned());
-                alert.institution = self.institution(entity.institution);
+                alert.set_proto((entity.proto != 0).then_some(entity.proto));
+                self.place(&mut alert, entity.institution);
                 alert
                     .kansoku
                     .evidence
@@ -337,15 +367,15 @@ impl<'a> Triage<'a> {
     }
 
     fn fill_from_row(&self, alert: &mut Alert, batch: &FlowBatch, row: usize) {
-        alert.timestamp = eve_timestamp(batch.ts[row]);
+        alert.set_time(batch.ts[row]);
         alert.flow_id = Some(batch.flow_id[row]).filter(|id| *id != 0);
         alert.src_ip = Some(batch.src(row));
         alert.src_port = Some(batch.src_port[row]);
         alert.dest_ip = Some(batch.dst(row));
         alert.dest_port = Some(batch.dst_port[row]);
-        alert.proto = Some(proto_name(batch.proto[row]).into_owned());
+        alert.set_proto(Some(batch.proto[row]));
         alert.app_proto = batch.text(row, TextField::Service).map(str::to_owned);
-        alert.institution = self.institution(batch.institution[row]);
+        self.place(alert, batch.institution[row]);
         alert.direction = Some(batch.direction(row).name());
         alert.kansoku.peer_institution =
             self.institution(batch.peer_institution[row]).map(|i| i.id);
@@ -417,7 +447,7 @@ impl<'a> Triage<'a> {
             100,
             evidence,
         );
-        alert.timestamp = eve_timestamp(now);
+        alert.set_time(now);
         if let (EngineEvent::PoisonFlow { row, .. }, Some(batch)) = (event, batch)
             && *row < batch.len()
         {

@@ -7,6 +7,7 @@ mod keys;
 mod run;
 mod sandbox;
 mod storage;
+mod store;
 mod swap;
 
 use std::net::IpAddr;

@@ -14,17 +14,17 @@ use kansoku::plugins::{PluginSpec, builtin};
 use kansoku::summary::Summary;
 use serde_json::Value;
 
-fn fixture(path: &str) -> PathBuf {
+pub(crate) fn fixture(path: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("tests/fixtures")
         .join(path)
 }
 
-fn test_plugin(name: &str) -> PathBuf {
+pub(crate) fn test_plugin(name: &str) -> PathBuf {
     Path::new(env!("KANSOKU_TEST_PLUGINS")).join(format!("{name}.wasm"))
 }
 
-fn chaos(directives: &str) -> PluginSpec {
+pub(crate) fn chaos(directives: &str) -> PluginSpec {
     let mut spec = PluginSpec::file("chaos", test_plugin("chaos"));
     spec.rulesets = vec![Ruleset {
         name: "chaos.rules".into(),

@@ -33,6 +33,8 @@ use crate::summary::{InputSummary, MAX_QUOTED_ERRORS, Summary};
 pub(super) struct Ingest<'e> {
     engine: &'e Engine,
     plugins: &'e [Sender<Work>],
+    /// The storage thread, when storing.
+    store: Option<Sender<Work>>,
     units: Sender<Unit>,
     outputs: Receiver<Output>,
     /// Units sent and not yet back; bounded so memory is.
@@ -75,6 +77,7 @@ impl<'e> Ingest<'e> {
     pub(super) fn new(
         engine: &'e Engine,
         plugins: &'e [Sender<Work>],
+        store: Option<Sender<Work>>,
         units: Sender<Unit>,
         outputs: Receiver<Output>,
         parse_threads: usize,
@@ -82,6 +85,7 @@ impl<'e> Ingest<'e> {
         Self {
             engine,
             plugins,
+            store,
             units,
             outputs,
             in_flight: 0,
@@ -359,6 +363,13 @@ impl<'e> Ingest<'e> {
             if tx.send(work).is_ok() {
                 alive += 1;
             }
+        }
+        if let Some(store) = &self.store
+            && store.send(work).is_err()
+        {
+            // Storage failed: it has reported why; a run configured to
+            // store does not go on without it.
+            self.stopped = true;
         }
         if alive == 0 {
             // The output failed and every plugin thread ended: stop reading.

@@ -24,6 +24,7 @@
 mod ingest;
 mod parse;
 
+use std::collections::BTreeMap;
 use std::io::Write;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -42,6 +43,8 @@ use crate::plugins::{
     RuntimeConfig, TrapKind, Verdict,
 };
 use crate::scope::{Institutions, Scope, ScopeError};
+use crate::storage::table::{AlertRows, FlowRows, day_of};
+use crate::storage::{FileLimits, StorageError, Store, StoredCounts, Table, TableWriter};
 use crate::summary::{PluginSummary, Summary};
 use crate::triage::{AlertWriter, Origin, Triage};
 use ingest::Ingest;
@@ -52,6 +55,12 @@ pub const TICK_EVERY: Duration = Duration::from_secs(60);
 /// How far past the last flow the closing tick is: far enough to close any
 /// window a detector keeps.
 pub const END_OF_INPUT_HORIZON: Duration = Duration::from_secs(24 * 3600);
+
+/// How often an idle storage thread checks its files' age.
+const STORE_IDLE_CHECK: Duration = Duration::from_secs(5);
+
+/// Wall-clock time between retention passes while a run goes on.
+const RETENTION_EVERY: Duration = Duration::from_secs(3600);
 
 /// Batches queued per plugin before ingest waits.
 const WORKER_QUEUE: usize = 4;
@@ -75,6 +84,9 @@ pub enum SetupError {
     /// A plugin could not be loaded.
     #[error(transparent)]
     Plugin(#[from] PluginError),
+    /// Storage is configured but cannot work.
+    #[error("storage: {0}")]
+    Storage(#[from] StorageError),
     /// No plugin is enabled.
     #[error("{0}: no plugin is enabled; enable at least one under [plugins]")]
     NoPlugins(String),
@@ -87,6 +99,10 @@ pub enum RunError {
     /// Alerts could not be written.
     #[error("cannot write alerts: {0}")]
     Output(#[source] std::io::Error),
+    /// The tables could not be written: writing stopped, no partial file
+    /// is left.
+    #[error("storage stopped: {0}")]
+    Storage(#[source] StorageError),
 }
 
 /// Everything a run needs, loaded and checked.
@@ -97,6 +113,7 @@ pub struct Engine {
     scope: Scope,
     countries: Option<Arc<CountryDb>>,
     plugins: Vec<Arc<LoadedPlugin>>,
+    store: Option<Store>,
 }
 
 impl Engine {
@@ -136,12 +153,21 @@ impl Engine {
             }
             plugins.push(plugin);
         }
+        let store = match &config.storage {
+            Some(storage) => {
+                let store = Store::open(storage, &institutions, FileLimits::default())?;
+                tracing::info!(data_dir = %store.data_dir().display(), "storing flows and alerts");
+                Some(store)
+            }
+            None => None,
+        };
         Ok(Self {
             config,
             institutions,
             scope,
             countries,
             plugins,
+            store,
         })
     }
 
@@ -153,6 +179,11 @@ impl Engine {
     /// The loaded plugins, in order.
     pub fn plugins(&self) -> &[Arc<LoadedPlugin>] {
         &self.plugins
+    }
+
+    /// The storage of this engine's runs, when configured.
+    pub fn store(&self) -> Option<&Store> {
+        self.store.as_ref()
     }
 
     /// The configuration.
@@ -194,8 +225,30 @@ impl Engine {
             let output = s.spawn({
                 let plugins = &self.plugins;
                 let triage = &triage;
-                move || write_alerts(out_rx, triage, plugins, out)
+                let store = self.store.as_ref();
+                move || write_alerts(out_rx, triage, plugins, out, store)
             });
+            let (store_tx, stored) = match &self.store {
+                Some(store) => {
+                    let (tx, rx) = bounded::<Work>(WORKER_QUEUE);
+                    let stored = thread::Builder::new()
+                        .name("kansoku-store".into())
+                        .spawn_scoped(s, move || store_flows(store, &rx));
+                    match stored {
+                        Ok(handle) => (Some(tx), Some(handle)),
+                        Err(e) => {
+                            // Not fail-open: a run configured to store must
+                            // not silently detect without storing.
+                            let e = StorageError::Io {
+                                path: store.data_dir().to_owned(),
+                                source: e,
+                            };
+                            return (Summary::default(), Err(RunError::Storage(e)));
+                        }
+                    }
+                }
+                None => (None, None),
+            };
             let mut senders = Vec::with_capacity(self.plugins.len());
             let mut stats = Vec::with_capacity(self.plugins.len());
             for (index, plugin) in self.plugins.iter().enumerate() {
@@ -230,13 +283,34 @@ impl Engine {
             }
             // Only the threads hold these now: the channels close with them.
             drop((unit_rx, parsed_tx));
-            let mut ingest = Ingest::new(self, &senders, unit_tx, parsed_rx, threads);
+            let mut ingest = Ingest::new(self, &senders, store_tx, unit_tx, parsed_rx, threads);
             ingest.run(&source);
             let mut summary = ingest.finish();
             drop(senders);
+            let flows_stored = stored.map(|handle| {
+                handle.join().unwrap_or_else(|_| {
+                    Err(StorageError::Setup("the storage thread panicked".into()))
+                })
+            });
             // Workers end when their queue closes; the output thread when
             // every worker has ended. Only then are the counters final.
             let output = output.join();
+            let output = match (output, flows_stored) {
+                (_, Some(Err(e))) => Err(RunError::Storage(e)),
+                (Ok(Ok((alerts, alerts_stored))), flows_stored) => {
+                    if let Some(Ok(flows)) = flows_stored {
+                        summary.stored.insert(Table::Flows.name(), flows);
+                    }
+                    if let Some(counts) = alerts_stored {
+                        summary.stored.insert(Table::Alerts.name(), counts);
+                    }
+                    Ok(alerts)
+                }
+                (Ok(Err(e)), _) => Err(e),
+                (Err(_), _) => Err(RunError::Output(std::io::Error::other(
+                    "alert writer panicked",
+                ))),
+            };
             summary.plugins = self
                 .plugins
                 .iter()
@@ -245,21 +319,14 @@ impl Engine {
                 .collect();
             (summary, output)
         });
+        let output = output?;
         // The reader ends once its receiver is gone; a panic there is a bug
         // in the reader, already reported by the panic hook.
         drop(source);
         let _ = reader.join();
         summary.elapsed = started.elapsed();
-        match output {
-            Ok(Ok(alerts)) => {
-                summary.alerts = alerts;
-                Ok(summary)
-            }
-            Ok(Err(e)) => Err(RunError::Output(e)),
-            Err(_) => Err(RunError::Output(std::io::Error::other(
-                "alert writer panicked",
-            ))),
-        }
+        summary.alerts = output;
+        Ok(summary)
     }
 }
 
@@ -303,15 +370,42 @@ fn run_worker(index: usize, mut worker: PluginWorker, rx: Receiver<Work>, out: S
     }
 }
 
-/// The output thread: alerts per plugin name, or the first write error.
+/// Alerts written per plugin name, and the alerts stored.
+type AlertCounts = (BTreeMap<String, u64>, Option<StoredCounts>);
+
+/// The output thread: writes alerts, and stores those of an institution.
 fn write_alerts(
     rx: Receiver<Outcome>,
     triage: &Triage<'_>,
     plugins: &[Arc<LoadedPlugin>],
     out: Box<dyn Write + Send>,
-) -> std::io::Result<std::collections::BTreeMap<String, u64>> {
+    store: Option<&Store>,
+) -> Result<AlertCounts, RunError> {
+    let mut stored = store.map(Store::writer::<AlertRows>);
+    let result = output_alerts(&rx, triage, plugins, out, stored.as_mut());
+    if result.is_err() {
+        // Ingest stops once every plugin thread has; they stop when this
+        // receiver is gone.
+        drop(rx);
+        return result.map(|alerts| (alerts, None));
+    }
+    let counts = stored.map(TableWriter::finish).transpose();
+    match (result, counts) {
+        (Ok(alerts), Ok(counts)) => Ok((alerts, counts)),
+        (Err(e), _) => Err(e),
+        (_, Err(e)) => Err(RunError::Storage(e)),
+    }
+}
+
+fn output_alerts(
+    rx: &Receiver<Outcome>,
+    triage: &Triage<'_>,
+    plugins: &[Arc<LoadedPlugin>],
+    out: Box<dyn Write + Send>,
+    mut stored: Option<&mut TableWriter<'_, AlertRows>>,
+) -> Result<BTreeMap<String, u64>, RunError> {
     let mut writer = AlertWriter::new(std::io::BufWriter::with_capacity(1 << 16, out));
-    let mut alerts = std::collections::BTreeMap::new();
+    let mut alerts = BTreeMap::new();
     for outcome in rx.iter() {
         let Some(plugin) = plugins.get(outcome.plugin) else {
             continue;
@@ -322,21 +416,78 @@ fn write_alerts(
         };
         let batch = outcome.batch.as_deref();
         for detection in &outcome.verdict.detections {
-            writer.write(&triage.alert(origin, detection, batch))?;
+            let alert = triage.alert(origin, detection, batch);
+            writer.write(&alert).map_err(RunError::Output)?;
             *alerts.entry(plugin.name.to_string()).or_insert(0) += 1;
+            if let Some(stored) = stored.as_deref_mut() {
+                store_alert(stored, &alert, batch.zip(detection.row))?;
+            }
         }
         for event in &outcome.verdict.events {
             log_event(&plugin.name, event);
-            writer.write(&triage.engine_alert(&plugin.name, event, batch, outcome.now))?;
+            writer
+                .write(&triage.engine_alert(&plugin.name, event, batch, outcome.now))
+                .map_err(RunError::Output)?;
             *alerts.entry("engine".to_owned()).or_insert(0) += 1;
         }
         // A slow stream's alerts should not wait in the buffer.
         if rx.is_empty() {
-            writer.flush()?;
+            writer.flush().map_err(RunError::Output)?;
+            if let Some(stored) = stored.as_deref_mut() {
+                stored.roll(None).map_err(RunError::Storage)?;
+            }
         }
     }
-    writer.flush()?;
+    writer.flush().map_err(RunError::Output)?;
     Ok(alerts)
+}
+
+/// Stores an alert under its institution and day. Engine alerts belong to
+/// no institution and are not detection data: they stay in the alert
+/// stream and the log.
+fn store_alert(
+    stored: &mut TableWriter<'_, AlertRows>,
+    alert: &crate::triage::Alert,
+    row: Option<(&FlowBatch, usize)>,
+) -> Result<(), RunError> {
+    let Some(institution) = alert.institution_index else {
+        return Ok(());
+    };
+    let day = day_of(alert.ts);
+    stored
+        .append(institution, day, |rows| rows.append(alert, row))
+        .map_err(RunError::Storage)
+}
+
+/// The storage thread: flows of each batch to their institution's and
+/// day's file; files rolled as data time moves on and as they age;
+/// retention applied at the start and every hour.
+fn store_flows(store: &Store, rx: &Receiver<Work>) -> Result<StoredCounts, StorageError> {
+    let mut writer = store.writer::<FlowRows>();
+    let today = || day_of(jiff::Timestamp::now().as_microsecond());
+    store.apply_retention(today());
+    let mut last_retention = Instant::now();
+    let result = (|| {
+        loop {
+            match rx.recv_timeout(STORE_IDLE_CHECK) {
+                Ok(Work::Batch(batch)) => writer.append_batch(&batch)?,
+                Ok(Work::Tick(now)) => writer.roll(Some(day_of(now)))?,
+                Err(crossbeam_channel::RecvTimeoutError::Timeout) => writer.roll(None)?,
+                Err(crossbeam_channel::RecvTimeoutError::Disconnected) => return Ok(()),
+            }
+            if last_retention.elapsed() >= RETENTION_EVERY {
+                store.apply_retention(today());
+                last_retention = Instant::now();
+            }
+        }
+    })();
+    match result {
+        Ok(()) => writer.finish(),
+        Err(e) => {
+            tracing::error!(error = %e, "storage stopped; files not yet complete are removed");
+            Err(e)
+        }
+    }
 }
 
 fn log_event(plugin: &str, event: &EngineEvent) {

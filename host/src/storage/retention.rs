@@ -6,7 +6,7 @@
 //! registry, audit and retention logs are exempt. Each deletion is logged
 //! to `<data>/retention.log` (JSON lines) and through `tracing`.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -158,8 +158,24 @@ pub fn apply(
     today: Date,
     dry_run: bool,
 ) -> Result<RetentionReport, RetentionError> {
+    apply_except(data_dir, policy, today, dry_run, &HashSet::new())
+}
+
+/// As [`apply`], leaving alone the partitions in `busy` (those a running
+/// writer has files open in: they go at a later pass).
+pub fn apply_except(
+    data_dir: &Path,
+    policy: &RetentionPolicy,
+    today: Date,
+    dry_run: bool,
+    busy: &HashSet<PathBuf>,
+) -> Result<RetentionReport, RetentionError> {
     let mut report = RetentionReport::default();
     for partition in partitions(data_dir)? {
+        if busy.contains(&partition.path) {
+            report.kept += 1;
+            continue;
+        }
         let deletion = policy.deletion_date(&partition.institution, partition.date);
         if today >= deletion {
             report.expired.push((partition, deletion));

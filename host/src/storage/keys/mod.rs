@@ -25,7 +25,7 @@ pub use certificate::InstitutionCertificate;
 pub use kek::Kek;
 pub use material::{KMS_INSTANCE_URL, KeyMaterial};
 pub use period::{Period, PeriodLength};
-pub use registry::{KeyRecord, KeyRegistry};
+pub use registry::{FileRecord, KeyRecord, KeyRegistry};
 pub use ring::{KeyRing, PeriodKey};
 
 use std::path::PathBuf;

@@ -49,7 +49,38 @@ CREATE TABLE IF NOT EXISTS period_keys (
     wrapped_kek TEXT NOT NULL,
     created TEXT NOT NULL,
     PRIMARY KEY (institution, period_start, period_days, version)
-);";
+);
+CREATE TABLE IF NOT EXISTS files (
+    path TEXT PRIMARY KEY,
+    tbl TEXT NOT NULL,
+    institution TEXT NOT NULL,
+    date TEXT NOT NULL,
+    kek_id TEXT NOT NULL,
+    rows INTEGER NOT NULL,
+    created TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS files_scope ON files (institution, tbl, date);";
+
+/// A written Parquet file, as recorded: which KEK its data keys are
+/// wrapped under, so a decryption request finds exactly the keys of its
+/// scope.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileRecord {
+    /// Path relative to the data directory.
+    pub path: String,
+    /// `flows` or `alerts`.
+    pub table: String,
+    /// Owning institution.
+    pub institution: String,
+    /// Date partition (`YYYY-MM-DD`).
+    pub date: String,
+    /// KEK id of its data keys.
+    pub kek_id: String,
+    /// Rows in the file.
+    pub rows: u64,
+    /// When it was committed (RFC 3339).
+    pub created: String,
+}
 
 impl KeyRegistry {
     /// Opens (creating if needed) the registry at `path`.
@@ -59,6 +90,11 @@ impl KeyRegistry {
             source,
         };
         let db = Connection::open(path).map_err(err)?;
+        // A running engine and the `keys`/`decrypt` commands share the
+        // file: wait for each other's writes instead of failing.
+        db.busy_timeout(std::time::Duration::from_secs(10))
+            .map_err(err)?;
+        db.pragma_update(None, "journal_mode", "WAL").map_err(err)?;
         db.execute_batch(SCHEMA).map_err(err)?;
         Ok(Self {
             path: path.to_owned(),
@@ -66,7 +102,18 @@ impl KeyRegistry {
         })
     }
 
-    fn err(&self, source: rusqlite::Error) -> KeyError {
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The connection, for the other records kept beside the keys
+    /// (decryption requests).
+    pub(crate) fn db(&self) -> &Connection {
+        &self.db
+    }
+
+    pub(crate) fn err(&self, source: rusqlite::Error) -> KeyError {
         KeyError::Registry {
             path: self.path.clone(),
             source,
@@ -134,6 +181,59 @@ impl KeyRegistry {
                     certificate_fingerprint: row.get(6)?,
                     wrapped_kek: row.get(7)?,
                     created: row.get(8)?,
+                })
+            })
+            .map_err(|e| self.err(e))?;
+        rows.collect::<Result<_, _>>().map_err(|e| self.err(e))
+    }
+
+    /// Records a committed file.
+    pub fn record_file(&self, file: &FileRecord) -> Result<(), KeyError> {
+        self.db
+            .execute(
+                "INSERT OR REPLACE INTO files (path, tbl, institution, date, kek_id, rows, created)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                params![
+                    file.path,
+                    file.table,
+                    file.institution,
+                    file.date,
+                    file.kek_id,
+                    i64::try_from(file.rows).unwrap_or(i64::MAX),
+                    file.created,
+                ],
+            )
+            .map(drop)
+            .map_err(|e| self.err(e))
+    }
+
+    /// The files of an institution's table with dates in `from..=to`
+    /// (`YYYY-MM-DD`), by date and path.
+    pub fn files(
+        &self,
+        institution: &str,
+        table: &str,
+        from: &str,
+        to: &str,
+    ) -> Result<Vec<FileRecord>, KeyError> {
+        let mut statement = self
+            .db
+            .prepare(
+                "SELECT path, tbl, institution, date, kek_id, rows, created FROM files
+                 WHERE institution = ?1 AND tbl = ?2 AND date >= ?3 AND date <= ?4
+                 ORDER BY date, path",
+            )
+            .map_err(|e| self.err(e))?;
+        let rows = statement
+            .query_map(params![institution, table, from, to], |row| {
+                Ok(FileRecord {
+                    path: row.get(0)?,
+                    table: row.get(1)?,
+                    institution: row.get(2)?,
+                    date: row.get(3)?,
+                    kek_id: row.get(4)?,
+                    rows: u64::try_from(row.get::<_, i64>(5)?).unwrap_or_default(),
+                    created: row.get(6)?,
                 })
             })
             .map_err(|e| self.err(e))?;

@@ -54,8 +54,11 @@ impl KeyRing {
     }
 
     /// The key for an institution's data of `day`, made (and the previous
-    /// period's dropped) when `day` starts a new period. `now` checks the
-    /// certificate is still valid when a key is made.
+    /// period's dropped) when `day` starts a new period. Late data of a
+    /// period already rolled over gets the current key: the old one is
+    /// gone, and making another for a past period would flap at every late
+    /// record. `now` checks the certificate is still valid when a key is
+    /// made.
     pub fn key_for(
         &mut self,
         institution: &str,
@@ -66,7 +69,7 @@ impl KeyRing {
         let fresh = self
             .current
             .get(institution)
-            .is_none_or(|k| k.period != period);
+            .is_none_or(|k| k.period.start < period.start);
         if fresh {
             // Drop the old key before making the new one: its plaintext
             // must not outlive its period, whatever happens next.
@@ -201,6 +204,16 @@ mod tests {
         // The next week: a new key; the old one is gone from the process.
         let week50 = ring.key_for("alpha", date(2026, 12, 7), now).unwrap();
         assert_ne!(week50.kek.id(), old_id);
+        assert!(!ring.holds(&old_id));
+        // Late data of the finished week: the current key, not a remade
+        // old one.
+        let week50_id = ring
+            .key_for("alpha", date(2026, 12, 7), now)
+            .unwrap()
+            .kek
+            .id();
+        let late = ring.key_for("alpha", date(2026, 12, 5), now).unwrap();
+        assert_eq!(late.kek.id(), week50_id);
         assert!(!ring.holds(&old_id));
         // The registry holds it wrapped only; the institution unwraps it.
         let record = ring.registry().by_id(&old_id).unwrap().unwrap();
