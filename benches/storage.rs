@@ -21,7 +21,8 @@ use kansoku::flow::{FlowRecord, Kind, TextField};
 use kansoku::scope::Direction;
 use kansoku::storage::keys::PeriodLength;
 use kansoku::storage::table::{FlowRows, Rows};
-use kansoku::storage::{FileLimits, Store, Table};
+use kansoku::storage::writer::layout;
+use kansoku::storage::{FileLimits, Shard, Store, Table};
 use parquet::arrow::ArrowWriter;
 use parquet::basic::{Compression, ZstdLevel};
 use parquet::file::properties::WriterProperties;
@@ -147,12 +148,28 @@ fn write_encrypted(dir: &Path, institutions: &Path, batches: &[FlowBatch]) -> u6
         .load()
         .expect("institutions");
     let store = Store::open(&config, &institutions, FileLimits::default()).expect("store");
-    let mut writer = store.writer::<FlowRows>();
-    for batch in batches {
-        writer.append_batch(batch).expect("append");
-    }
-    let counts = writer.finish().expect("finish");
-    assert_eq!(counts.rows as usize, ROWS);
+    // As `kansoku run` does: one writer thread per core, each with its
+    // share of the institutions.
+    let rows: u64 = std::thread::scope(|s| {
+        let writers: Vec<_> = (0..Shard::per_core())
+            .map(|index| {
+                let store = &store;
+                s.spawn(move || {
+                    let shard = Shard {
+                        index,
+                        count: Shard::per_core(),
+                    };
+                    let mut writer = store.writer::<FlowRows>();
+                    for batch in batches {
+                        writer.append_batch(batch, shard).expect("append");
+                    }
+                    writer.finish().expect("finish").rows
+                })
+            })
+            .collect();
+        writers.into_iter().map(|w| w.join().expect("writer")).sum()
+    });
+    assert_eq!(rows as usize, ROWS);
     size_of(&data_dir)
 }
 
@@ -160,35 +177,47 @@ fn write_encrypted(dir: &Path, institutions: &Path, batches: &[FlowBatch]) -> u6
 /// file per institution.
 fn write_plain(dir: &Path, batches: &[FlowBatch]) -> u64 {
     let properties = || {
-        WriterProperties::builder()
+        let builder = WriterProperties::builder()
             .set_compression(Compression::ZSTD(ZstdLevel::default()))
-            .set_bloom_filter_enabled(false)
-            .set_max_row_group_row_count(Some(FileLimits::default().row_group_rows))
-            .build()
+            .set_bloom_filter_enabled(false);
+        layout(builder, &FileLimits::default()).build()
     };
-    let mut writers = Vec::new();
-    for institution in 0..2 {
-        let file =
-            std::fs::File::create(dir.join(format!("plain-{institution}.parquet"))).expect("file");
-        let writer =
-            ArrowWriter::try_new(file, Table::Flows.schema(), Some(properties())).expect("writer");
-        writers.push((writer, FlowRows::default()));
-    }
-    for batch in batches {
-        for row in 0..batch.len() {
-            let (writer, rows) = &mut writers[usize::from(batch.institution[row])];
-            rows.append(batch, row);
-            if rows.len() >= 16 * 1024 {
-                writer.write(&rows.finish().expect("rows")).expect("write");
-            }
+    // The same threads as the encrypted path: one per share of the
+    // institutions.
+    std::thread::scope(|s| {
+        for index in 0..Shard::per_core() {
+            let properties = properties();
+            s.spawn(move || {
+                let mut writers = Vec::new();
+                for institution in (0..2).filter(|i| i % Shard::per_core() == index) {
+                    let file =
+                        std::fs::File::create(dir.join(format!("plain-{institution}.parquet")))
+                            .expect("file");
+                    let writer =
+                        ArrowWriter::try_new(file, Table::Flows.schema(), Some(properties.clone()))
+                            .expect("writer");
+                    writers.push((institution, writer, FlowRows::default()));
+                }
+                for batch in batches {
+                    for (institution, writer, rows) in &mut writers {
+                        let mine: Vec<usize> = (0..batch.len())
+                            .filter(|&row| usize::from(batch.institution[row]) == *institution)
+                            .collect();
+                        rows.append_rows(batch, &mine);
+                        if rows.len() >= 16 * 1024 {
+                            writer.write(&rows.finish().expect("rows")).expect("write");
+                        }
+                    }
+                }
+                for (_, mut writer, mut rows) in writers {
+                    if !rows.is_empty() {
+                        writer.write(&rows.finish().expect("rows")).expect("write");
+                    }
+                    writer.close().expect("close");
+                }
+            });
         }
-    }
-    for (mut writer, mut rows) in writers {
-        if !rows.is_empty() {
-            writer.write(&rows.finish().expect("rows")).expect("write");
-        }
-        writer.close().expect("close");
-    }
+    });
     size_of(dir)
 }
 
@@ -206,6 +235,23 @@ fn bench(c: &mut Criterion) {
         "storage: {ROWS} flows: encrypted {encrypted} bytes ({:.1} B/flow), plain {plain} bytes ({:.1} B/flow)",
         encrypted as f64 / ROWS as f64,
         plain as f64 / ROWS as f64
+    );
+
+    // Assembling the Arrow rows alone, the part before Parquet encoding.
+    let started = std::time::Instant::now();
+    let mut rows = FlowRows::default();
+    let mut assembled = 0;
+    for batch in &batches {
+        let all: Vec<usize> = (0..batch.len()).collect();
+        rows.append_rows(batch, &all);
+        if rows.len() >= 16 * 1024 {
+            assembled += rows.finish().expect("rows").num_rows();
+        }
+    }
+    assembled += rows.finish().expect("rows").num_rows();
+    eprintln!(
+        "storage: assembling {assembled} rows alone: {:.2?}",
+        started.elapsed()
     );
 
     let mut group = c.benchmark_group("storage");

@@ -589,13 +589,7 @@ fn retention(config: &Path, dry_run: bool, as_of: Option<jiff::civil::Date>) -> 
         );
     };
     let institutions = config.institutions.load()?;
-    let policy = RetentionPolicy {
-        default_months: storage.retention_months,
-        months: institutions
-            .iter()
-            .filter_map(|i| Some((i.id.clone(), i.retention_months?)))
-            .collect(),
-    };
+    let policy = RetentionPolicy::new(storage.retention_months, &institutions);
     let today = as_of.unwrap_or_else(|| {
         jiff::Timestamp::now()
             .to_zoned(jiff::tz::TimeZone::UTC)

@@ -33,8 +33,8 @@ use crate::summary::{InputSummary, MAX_QUOTED_ERRORS, Summary};
 pub(super) struct Ingest<'e> {
     engine: &'e Engine,
     plugins: &'e [Sender<Work>],
-    /// The storage thread, when storing.
-    store: Option<Sender<Work>>,
+    /// The storage threads, when storing.
+    store: Vec<Sender<Work>>,
     units: Sender<Unit>,
     outputs: Receiver<Output>,
     /// Units sent and not yet back; bounded so memory is.
@@ -77,7 +77,7 @@ impl<'e> Ingest<'e> {
     pub(super) fn new(
         engine: &'e Engine,
         plugins: &'e [Sender<Work>],
-        store: Option<Sender<Work>>,
+        store: Vec<Sender<Work>>,
         units: Sender<Unit>,
         outputs: Receiver<Output>,
         parse_threads: usize,
@@ -364,9 +364,14 @@ impl<'e> Ingest<'e> {
                 alive += 1;
             }
         }
-        if let Some(store) = &self.store
-            && store.send(work).is_err()
-        {
+        let stored = self.store.iter().all(|tx| {
+            let work = match &work {
+                Work::Batch(batch) => Work::Batch(batch.clone()),
+                Work::Tick(now) => Work::Tick(*now),
+            };
+            tx.send(work).is_ok()
+        });
+        if !stored {
             // Storage failed: it has reported why; a run configured to
             // store does not go on without it.
             self.stopped = true;

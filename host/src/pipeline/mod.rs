@@ -44,7 +44,7 @@ use crate::plugins::{
 };
 use crate::scope::{Institutions, Scope, ScopeError};
 use crate::storage::table::{AlertRows, FlowRows, day_of};
-use crate::storage::{FileLimits, StorageError, Store, StoredCounts, Table, TableWriter};
+use crate::storage::{FileLimits, Shard, StorageError, Store, StoredCounts, Table, TableWriter};
 use crate::summary::{PluginSummary, Summary};
 use crate::triage::{AlertWriter, Origin, Triage};
 use ingest::Ingest;
@@ -228,14 +228,26 @@ impl Engine {
                 let store = self.store.as_ref();
                 move || write_alerts(out_rx, triage, plugins, out, store)
             });
-            let (store_tx, stored) = match &self.store {
-                Some(store) => {
+            // Storage threads, each writing the flows of its share of the
+            // institutions: Parquet encoding is the costliest stage.
+            let mut store_tx = Vec::new();
+            let mut stored = Vec::new();
+            if let Some(store) = &self.store {
+                let shards = Shard::per_core();
+                for index in 0..shards {
                     let (tx, rx) = bounded::<Work>(WORKER_QUEUE);
-                    let stored = thread::Builder::new()
-                        .name("kansoku-store".into())
-                        .spawn_scoped(s, move || store_flows(store, &rx));
-                    match stored {
-                        Ok(handle) => (Some(tx), Some(handle)),
+                    let shard = Shard {
+                        index,
+                        count: shards,
+                    };
+                    let spawned = thread::Builder::new()
+                        .name(format!("kansoku-store-{index}"))
+                        .spawn_scoped(s, move || store_flows(store, shard, &rx));
+                    match spawned {
+                        Ok(handle) => {
+                            store_tx.push(tx);
+                            stored.push(handle);
+                        }
                         Err(e) => {
                             // Not fail-open: a run configured to store must
                             // not silently detect without storing.
@@ -247,8 +259,7 @@ impl Engine {
                         }
                     }
                 }
-                None => (None, None),
-            };
+            }
             let mut senders = Vec::with_capacity(self.plugins.len());
             let mut stats = Vec::with_capacity(self.plugins.len());
             for (index, plugin) in self.plugins.iter().enumerate() {
@@ -287,10 +298,16 @@ impl Engine {
             ingest.run(&source);
             let mut summary = ingest.finish();
             drop(senders);
-            let flows_stored = stored.map(|handle| {
-                handle.join().unwrap_or_else(|_| {
-                    Err(StorageError::Setup("the storage thread panicked".into()))
-                })
+            let flows_stored = (!stored.is_empty()).then(|| {
+                let mut total = StoredCounts::default();
+                for handle in stored {
+                    let counts = handle.join().unwrap_or_else(|_| {
+                        Err(StorageError::Setup("a storage thread panicked".into()))
+                    })?;
+                    total.rows += counts.rows;
+                    total.files += counts.files;
+                }
+                Ok(total)
             });
             // Workers end when their queue closes; the output thread when
             // every worker has ended. Only then are the counters final.
@@ -462,20 +479,28 @@ fn store_alert(
 /// The storage thread: flows of each batch to their institution's and
 /// day's file; files rolled as data time moves on and as they age;
 /// retention applied at the start and every hour.
-fn store_flows(store: &Store, rx: &Receiver<Work>) -> Result<StoredCounts, StorageError> {
+fn store_flows(
+    store: &Store,
+    shard: Shard,
+    rx: &Receiver<Work>,
+) -> Result<StoredCounts, StorageError> {
     let mut writer = store.writer::<FlowRows>();
     let today = || day_of(jiff::Timestamp::now().as_microsecond());
-    store.apply_retention(today());
+    // One pass is enough: the first shard runs retention.
+    let retains = shard.index == 0;
+    if retains {
+        store.apply_retention(today());
+    }
     let mut last_retention = Instant::now();
     let result = (|| {
         loop {
             match rx.recv_timeout(STORE_IDLE_CHECK) {
-                Ok(Work::Batch(batch)) => writer.append_batch(&batch)?,
+                Ok(Work::Batch(batch)) => writer.append_batch(&batch, shard)?,
                 Ok(Work::Tick(now)) => writer.roll(Some(day_of(now)))?,
                 Err(crossbeam_channel::RecvTimeoutError::Timeout) => writer.roll(None)?,
                 Err(crossbeam_channel::RecvTimeoutError::Disconnected) => return Ok(()),
             }
-            if last_retention.elapsed() >= RETENTION_EVERY {
+            if retains && last_retention.elapsed() >= RETENTION_EVERY {
                 store.apply_retention(today());
                 last_retention = Instant::now();
             }

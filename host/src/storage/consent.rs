@@ -492,12 +492,7 @@ impl<'r> Consent<'r> {
     ) -> Result<usize, ConsentError> {
         let request = self.pending(id)?;
         let scope = &request.scope;
-        let files = self.registry.files(
-            &scope.institution,
-            scope.table.name(),
-            &scope.from.to_string(),
-            &scope.to.to_string(),
-        )?;
+        let files = self.files(scope)?;
         let kek_ids: BTreeSet<&str> = files.iter().map(|f| f.kek_id.as_str()).collect();
         let mut released = Vec::with_capacity(kek_ids.len());
         for kek_id in kek_ids {
@@ -607,12 +602,7 @@ impl<'r> Consent<'r> {
         }
         let keks = self.released(id)?;
         let scope = &request.scope;
-        let files = self.registry.files(
-            &scope.institution,
-            scope.table.name(),
-            &scope.from.to_string(),
-            &scope.to.to_string(),
-        )?;
+        let files = self.files(scope)?;
         let retriever = Arc::new(Released { keks });
         let mut rows = Vec::new();
         let mut read = 0;
@@ -647,6 +637,16 @@ impl<'r> Consent<'r> {
             &format!("{} rows from {read} files", rows.len()),
         )?;
         Ok(rows)
+    }
+
+    /// The files a scope covers, as recorded when they were written.
+    fn files(&self, scope: &Scope) -> Result<Vec<super::keys::FileRecord>, ConsentError> {
+        Ok(self.registry.files(
+            &scope.institution,
+            scope.table.name(),
+            &scope.from.to_string(),
+            &scope.to.to_string(),
+        )?)
     }
 
     fn released(&self, id: i64) -> Result<Vec<Kek>, ConsentError> {

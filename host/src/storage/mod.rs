@@ -25,4 +25,4 @@ pub mod table;
 pub mod writer;
 
 pub use table::Table;
-pub use writer::{FileLimits, StorageError, Store, StoredCounts, TableWriter};
+pub use writer::{FileLimits, Shard, StorageError, Store, StoredCounts, TableWriter};

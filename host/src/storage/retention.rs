@@ -42,6 +42,18 @@ impl Default for RetentionPolicy {
 }
 
 impl RetentionPolicy {
+    /// `default_months`, overridden by each institution's
+    /// `retention_months`.
+    pub fn new(default_months: u32, institutions: &crate::scope::Institutions) -> Self {
+        Self {
+            default_months,
+            months: institutions
+                .iter()
+                .filter_map(|i| Some((i.id.clone(), i.retention_months?)))
+                .collect(),
+        }
+    }
+
     /// The first day data of `collected` no longer exists for `institution`.
     pub fn deletion_date(&self, institution: &str, collected: Date) -> Date {
         let months = self

@@ -158,9 +158,36 @@ static ALERTS: LazyLock<SchemaRef> = LazyLock::new(|| {
 });
 
 fn append_ip(builder: &mut StringBuilder, ip: IpAddr) {
-    // Formatting into the builder's buffer: no string per row.
-    let _ = write!(builder, "{ip}");
-    builder.append_value("");
+    match ip {
+        // Most addresses: digits by hand, a third of `Display`'s cost.
+        IpAddr::V4(v4) => {
+            let mut text = [0u8; 15];
+            let mut len = 0;
+            for (i, octet) in v4.octets().into_iter().enumerate() {
+                if i > 0 {
+                    text[len] = b'.';
+                    len += 1;
+                }
+                if octet >= 100 {
+                    text[len] = b'0' + octet / 100;
+                    len += 1;
+                }
+                if octet >= 10 {
+                    text[len] = b'0' + octet / 10 % 10;
+                    len += 1;
+                }
+                text[len] = b'0' + octet % 10;
+                len += 1;
+            }
+            // Only ASCII digits and dots were written.
+            builder.append_value(std::str::from_utf8(&text[..len]).unwrap_or_default());
+        }
+        IpAddr::V6(_) => {
+            // Formatting into the builder's buffer: no string per row.
+            let _ = write!(builder, "{ip}");
+            builder.append_value("");
+        }
+    }
 }
 
 fn country(code: u16) -> Option<[u8; 2]> {
@@ -168,7 +195,8 @@ fn country(code: u16) -> Option<[u8; 2]> {
 }
 
 fn append_country(builder: &mut StringBuilder, code: u16) {
-    match country(code).and_then(|c| std::str::from_utf8(&c).ok().map(str::to_owned)) {
+    let code = country(code);
+    match code.as_ref().and_then(|c| std::str::from_utf8(c).ok()) {
         Some(c) => builder.append_value(c),
         None => builder.append_null(),
     }
@@ -196,6 +224,28 @@ impl RowColumns {
         append_country(&mut self.dst_country, batch.dst_country[row]);
         for (builder, (_, field)) in self.text.iter_mut().zip(TEXT_COLUMNS) {
             builder.append_option(batch.text(row, field));
+        }
+    }
+
+    /// Appends `rows` of `batch` column by column: a field no row of the
+    /// batch carries is one run of nulls.
+    fn append_rows(&mut self, batch: &FlowBatch, rows: &[usize]) {
+        for &row in rows {
+            self.src_bytes.append_value(batch.src_bytes[row]);
+            self.dst_bytes.append_value(batch.dst_bytes[row]);
+            self.src_pkts.append_value(batch.src_pkts[row]);
+            self.dst_pkts.append_value(batch.dst_pkts[row]);
+            append_country(&mut self.src_country, batch.src_country[row]);
+            append_country(&mut self.dst_country, batch.dst_country[row]);
+        }
+        for (builder, (_, field)) in self.text.iter_mut().zip(TEXT_COLUMNS) {
+            if batch.has_text(field) {
+                for &row in rows {
+                    builder.append_option(batch.text(row, field));
+                }
+            } else {
+                builder.append_nulls(rows.len());
+            }
         }
     }
 
@@ -283,26 +333,28 @@ impl Default for FlowRows {
 }
 
 impl FlowRows {
-    /// Appends `row` of `batch`.
-    pub fn append(&mut self, batch: &FlowBatch, row: usize) {
-        self.ts.append_value(batch.ts[row]);
-        self.duration.append_value(batch.duration[row]);
-        append_ip(&mut self.src_ip, batch.src(row));
-        self.src_port.append_value(batch.src_port[row]);
-        append_ip(&mut self.dst_ip, batch.dst(row));
-        self.dst_port.append_value(batch.dst_port[row]);
-        self.proto.append_value(batch.proto[row]);
-        self.kind.append_value(batch.kind(row).name());
-        self.direction.append_value(batch.direction(row).name());
-        self.flow_id
-            .append_option(Some(batch.flow_id[row]).filter(|id| *id != 0));
-        self.dns_qtype
-            .append_option(Some(batch.dns_qtype[row]).filter(|q| *q != 0));
-        self.dns_rcode
-            .append_option(Some(batch.dns_rcode[row]).filter(|r| *r != u16::MAX));
-        self.http_status
-            .append_option(Some(batch.http_status[row]).filter(|s| *s != 0));
-        self.row.append(batch, row);
+    /// Appends `rows` of `batch`, in order.
+    pub fn append_rows(&mut self, batch: &FlowBatch, rows: &[usize]) {
+        for &row in rows {
+            self.ts.append_value(batch.ts[row]);
+            self.duration.append_value(batch.duration[row]);
+            append_ip(&mut self.src_ip, batch.src(row));
+            self.src_port.append_value(batch.src_port[row]);
+            append_ip(&mut self.dst_ip, batch.dst(row));
+            self.dst_port.append_value(batch.dst_port[row]);
+            self.proto.append_value(batch.proto[row]);
+            self.kind.append_value(batch.kind(row).name());
+            self.direction.append_value(batch.direction(row).name());
+            self.flow_id
+                .append_option(Some(batch.flow_id[row]).filter(|id| *id != 0));
+            self.dns_qtype
+                .append_option(Some(batch.dns_qtype[row]).filter(|q| *q != 0));
+            self.dns_rcode
+                .append_option(Some(batch.dns_rcode[row]).filter(|r| *r != u16::MAX));
+            self.http_status
+                .append_option(Some(batch.http_status[row]).filter(|s| *s != 0));
+        }
+        self.row.append_rows(batch, rows);
     }
 }
 
@@ -529,7 +581,7 @@ mod tests {
         let mut batch = FlowBatch::default();
         batch.push(&record, &placement);
         let mut rows = FlowRows::default();
-        rows.append(&batch, 0);
+        rows.append_rows(&batch, &[0]);
         let out = rows.finish().unwrap();
         assert_eq!(out.num_rows(), 1);
         let text = |name: &str| {
