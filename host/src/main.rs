@@ -526,7 +526,8 @@ fn decrypt(command: DecryptCommand) -> Result<ExitCode> {
             let id = consent.request(&actor(who), &scope, &reason)?;
             writeln!(out, "{id}")?;
             eprintln!(
-                "request {id} recorded: {} of {} from {} to {}; the institution decides with                  `kansoku decrypt approve {id} --private-key …` or `kansoku decrypt refuse {id}`",
+                "request {id} recorded: {} of {} from {} to {}; the institution decides with \
+                 `kansoku decrypt approve {id} --private-key …` or `kansoku decrypt refuse {id}`",
                 scope.table, scope.institution, scope.from, scope.to
             );
         }

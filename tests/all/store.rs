@@ -342,11 +342,32 @@ fn a_run_stores_both_tables_readable_without_keys_and_decryptable_only_by_the_ow
     let record = registry.by_id(old_kek).unwrap().unwrap();
     assert_eq!(record.period, "2026-W48");
     let unwrapped = python(
-        "import sys, base64, kansoku_keys\n\
-         print(len(kansoku_keys.unwrap_kek(kansoku_keys.load_private_key(sys.argv[2]), sys.argv[1])))\n",
+        "import sys, kansoku_keys\n\
+         print(kansoku_keys.unwrap_kek(kansoku_keys.load_private_key(sys.argv[2]), sys.argv[1]).hex())\n",
         &[&PathBuf::from(&record.wrapped_kek), &key_file("alpha.key")],
     );
-    assert_eq!(unwrapped.trim(), "16");
+    let kek: Vec<u8> = (0..unwrapped.trim().len() / 2)
+        .map(|i| u8::from_str_radix(&unwrapped.trim()[2 * i..2 * i + 2], 16).unwrap())
+        .collect();
+    assert_eq!(kek.len(), 16, "{unwrapped}");
+    // Nothing the service keeps on disk holds that KEK in the clear (nor
+    // in base64): the registry, the partitions, the logs.
+    let encoded = base64(&kek);
+    for path in files(&data) {
+        let bytes = std::fs::read(&path).unwrap();
+        assert!(
+            !bytes.windows(16).any(|w| w == kek.as_slice()),
+            "the week-48 KEK is in {}",
+            path.display()
+        );
+        assert!(
+            !bytes
+                .windows(encoded.len())
+                .any(|w| w == encoded.as_bytes()),
+            "the week-48 KEK is in {}",
+            path.display()
+        );
+    }
 }
 
 #[test]

@@ -514,11 +514,10 @@ impl<'r> Consent<'r> {
                 .map(Zeroizing::new)
                 .map_err(|_| {
                     ConsentError::PrivateKey(format!(
-                        "the private key does not unwrap the {} key of {} (period {}): \
+                        "the private key does not unwrap the {} key of {}: \
                          is it the key of the certificate {}…?",
                         record.period,
                         scope.institution,
-                        record.period,
                         record.certificate_fingerprint.get(..16).unwrap_or_default()
                     ))
                 })?;

@@ -537,3 +537,122 @@ impl TableWriter<'_, FlowRows> {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::batch::Placement;
+    use crate::flow::FlowRecord;
+    use crate::scope::Direction;
+
+    fn store(dir: &Path, limits: FileLimits) -> Store {
+        let cert = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/keys/alpha.pem");
+        let institutions = Institutions::parse(
+            &format!(
+                "[[institution]]\nid = \"alpha\"\nname = \"A\"\nprefixes = [\"10.1.0.0/16\"]\n\
+                 contact = \"a@alpha.example\"\ncertificate = \"{}\"\n",
+                cert.display()
+            ),
+            "test",
+        )
+        .unwrap();
+        let config = StorageConfig {
+            data_dir: dir.join("data"),
+            key_registry: dir.join("data/keys.sqlite"),
+            key_period: super::super::keys::PeriodLength::WEEK,
+            retention_months: 3,
+        };
+        Store::open(&config, &institutions, limits).unwrap()
+    }
+
+    /// `rows` flows of 2026-12-04, one per millisecond.
+    fn batch(rows: usize) -> FlowBatch {
+        let mut batch = FlowBatch::with_capacity(rows);
+        let placement = Placement {
+            institution: 0,
+            peer_institution: None,
+            direction: Direction::Outbound,
+            src_country: None,
+            dst_country: None,
+            input: 0,
+            line: 0,
+        };
+        for i in 0..rows {
+            let ts = 1_796_342_400_000_000 + i as i64 * 1000;
+            let record = FlowRecord::new(
+                ts,
+                "10.1.0.1".parse().unwrap(),
+                "192.0.2.1".parse().unwrap(),
+            );
+            batch.push(&record, &placement);
+        }
+        batch
+    }
+
+    fn parquet_files(dir: &Path) -> usize {
+        super::super::retention::partitions(&dir.join("data"))
+            .unwrap()
+            .iter()
+            .flat_map(|p| std::fs::read_dir(&p.path).unwrap())
+            .filter(|e| {
+                e.as_ref()
+                    .unwrap()
+                    .path()
+                    .extension()
+                    .is_some_and(|x| x == "parquet")
+            })
+            .count()
+    }
+
+    #[test]
+    fn files_close_at_their_row_limit() {
+        let dir = tempfile::tempdir().unwrap();
+        let limits = FileLimits {
+            max_file_rows: CHUNK_ROWS as u64,
+            ..FileLimits::default()
+        };
+        let store = store(dir.path(), limits);
+        let mut writer = store.writer::<FlowRows>();
+        for _ in 0..3 {
+            writer.append_batch(&batch(CHUNK_ROWS), Shard::ALL).unwrap();
+        }
+        writer.append_batch(&batch(10), Shard::ALL).unwrap();
+        // Three full files are committed as they fill; the rest waits.
+        assert_eq!(writer.counts().files, 3);
+        assert_eq!(parquet_files(dir.path()), 3);
+        let counts = writer.finish().unwrap();
+        assert_eq!((counts.files, counts.rows), (4, 3 * CHUNK_ROWS as u64 + 10));
+    }
+
+    #[test]
+    fn files_close_when_they_age_and_when_their_day_is_over() {
+        let dir = tempfile::tempdir().unwrap();
+        let limits = FileLimits {
+            max_age: Duration::ZERO,
+            ..FileLimits::default()
+        };
+        let store = store(dir.path(), limits);
+        let mut writer = store.writer::<FlowRows>();
+        writer.append_batch(&batch(10), Shard::ALL).unwrap();
+        writer.roll(None).unwrap();
+        assert_eq!(writer.counts().files, 1, "an aged file is closed");
+
+        let store = store_again(dir.path());
+        let mut writer = store.writer::<FlowRows>();
+        writer.append_batch(&batch(10), Shard::ALL).unwrap();
+        writer.roll(Some(jiff::civil::date(2026, 12, 4))).unwrap();
+        assert_eq!(writer.counts().files, 0, "the day is not over");
+        writer.roll(Some(jiff::civil::date(2026, 12, 5))).unwrap();
+        assert_eq!(writer.counts().files, 1, "the next day's data closes it");
+        // Another shard's rows are not this writer's.
+        let mut other = store.writer::<FlowRows>();
+        other
+            .append_batch(&batch(10), Shard { index: 1, count: 2 })
+            .unwrap();
+        assert_eq!(other.finish().unwrap().rows, 0);
+    }
+
+    fn store_again(dir: &Path) -> Store {
+        store(dir, FileLimits::default())
+    }
+}
